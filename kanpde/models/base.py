@@ -1,0 +1,150 @@
+"""Pieces shared by every model: the :class:`Jet` container, argument checks and the
+:class:`Model` base class.
+
+A *jet* carries a batch of values together with their first derivatives and the diagonal
+of their Hessian with respect to the network inputs.  Every layer maps a jet to a jet in
+closed form ("forward Laplacian"), so ``u``, ``grad u`` and ``laplacian u`` come out of one
+forward pass and a single reverse pass reaches the parameters.
+
+This module imports nothing else from kanpde: a model is usable on its own.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Jet:
+    """Values and input derivatives of a batch of vector-valued functions.
+
+    Shapes, for a batch of ``N`` points in ``d`` input dimensions and ``m`` outputs:
+
+    - ``value``: ``(N, m)``
+    - ``grad``: ``(N, m, d)`` with ``grad[n, k, j] = d value[n, k] / d x[n, j]``, or ``None``
+    - ``hess_diag``: ``(N, m, d)`` with ``hess_diag[n, k, j] = d^2 value[n, k] / d x[n, j]^2``,
+      or ``None``
+
+    ``order`` is 0 (value only), 1 (value and gradient) or 2 (all three).
+    """
+
+    value: torch.Tensor
+    grad: torch.Tensor | None = None
+    hess_diag: torch.Tensor | None = None
+
+    @property
+    def order(self) -> int:
+        if self.grad is None:
+            return 0
+        return 1 if self.hess_diag is None else 2
+
+    @classmethod
+    def seed(cls, x: torch.Tensor, order: int = 2) -> "Jet":
+        """The jet of the identity map at ``x`` (shape ``(N, d)``): ``grad`` is the identity,
+        ``hess_diag`` is zero."""
+        if order not in (0, 1, 2):
+            raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+        n, d = x.shape
+        grad = hess = None
+        if order >= 1:
+            grad = torch.eye(d, dtype=x.dtype, device=x.device).expand(n, d, d)
+        if order >= 2:
+            hess = torch.zeros((n, d, d), dtype=x.dtype, device=x.device)
+        return cls(x, grad, hess)
+
+
+def check_widths(widths: Sequence[int], name: str = "widths") -> list[int]:
+    """Validate a layer-width list such as ``[2, 10, 1]`` and return a fresh ``list`` copy.
+
+    Raises ``TypeError`` for a non-sequence or non-integer entry and ``ValueError`` for fewer
+    than two entries or a non-positive entry; the message names the argument, the value and
+    what is allowed.  The caller's object is never mutated.
+    """
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of positive integers like [2, 10, 1], got {widths!r}")
+    out = []
+    for w in list(widths):
+        if isinstance(w, bool):
+            raise TypeError(f"{name} must contain integers, got {w!r} in {list(widths)!r}")
+        try:
+            out.append(operator.index(w))
+        except TypeError:
+            raise TypeError(f"{name} must contain integers, got {w!r} in {list(widths)!r}") from None
+    if len(out) < 2:
+        raise ValueError(f"{name} needs at least 2 entries (input and output width), got {out!r}")
+    if any(w < 1 for w in out):
+        raise ValueError(f"{name} entries must be positive integers, got {out!r}")
+    return out
+
+
+def check_input(x: torch.Tensor, in_features: int, owner: str) -> None:
+    """Raise a clear error unless ``x`` is a floating-point tensor of shape ``(N, in_features)``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{owner} expects a torch.Tensor of shape (N, {in_features}), got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"{owner} expects a floating-point input (float32 or float64), got dtype {x.dtype}")
+    if x.dim() != 2 or x.shape[1] != in_features:
+        raise ValueError(
+            f"{owner} expects input of shape (N, {in_features}), got {tuple(x.shape)}"
+        )
+
+
+class Model(nn.Module):
+    """Base class of kanpde networks.
+
+    Subclasses build ``self.layers`` (an ``nn.ModuleList``) whose members implement
+    ``forward(h)`` and ``forward_jet(jet) -> Jet``; this class chains them.
+    """
+
+    #: models derived from this class can propagate derivatives forward (see :meth:`forward_jet`)
+    supports_jet: bool = True
+
+    def __init__(self, widths: Sequence[int]):
+        super().__init__()
+        self.widths = check_widths(widths)
+
+    @property
+    def in_features(self) -> int:
+        return self.widths[0]
+
+    @property
+    def out_features(self) -> int:
+        return self.widths[-1]
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable scalar parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def _check(self, x: torch.Tensor) -> None:
+        check_input(x, self.in_features, type(self).__name__)
+        p = next(self.parameters(), None)
+        if p is not None and x.dtype != p.dtype:
+            raise TypeError(
+                f"{type(self).__name__} has {p.dtype} parameters but got a {x.dtype} input; "
+                f"convert one of them (e.g. model.to(torch.float64))"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluate the network: ``x`` ``(N, in_features)`` -> ``(N, out_features)``."""
+        self._check(x)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def forward_jet(self, x: torch.Tensor, order: int = 2) -> Jet:
+        """Evaluate the network and its input derivatives in one forward pass.
+
+        Returns a :class:`Jet` with ``value`` ``(N, out)``, ``grad`` ``(N, out, in)`` and
+        ``hess_diag`` ``(N, out, in)`` (the latter two depending on ``order``), equal to nested
+        autograd to round-off and differentiable with respect to the parameters.
+        """
+        self._check(x)
+        jet = Jet.seed(x, order)
+        for layer in self.layers:
+            jet = layer.forward_jet(jet)
+        return jet
