@@ -1,0 +1,4 @@
+"""``python -m kanpde`` runs the ``kanpde`` command."""
+from .cli import main
+
+main()
