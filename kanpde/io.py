@@ -228,7 +228,7 @@ def _check_history(history: Mapping[str, Any]) -> dict[str, np.ndarray]:
         ref = "step" if "step" in arrays else next(iter(arrays))
         n_ref = len(arrays[ref])
         for name, arr in arrays.items():
-            if False:
+            if len(arr) != n_ref:
                 raise ValueError(
                     f"history dataset {name!r} has length {len(arr)} but {ref!r} has length "
                     f"{n_ref}; all history datasets must have the same length")

@@ -247,6 +247,16 @@ def test_checkpoint_round_trip_restores_rng_bit_identically(tmp_path):
     assert again[2] == first[2]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_rng_restored_after_loading_onto_the_gpu(tmp_path):
+    torch.cuda.manual_seed_all(5)
+    path = save_checkpoint(tmp_path / "last.pt", {"rng": rng_state()})
+    first = torch.rand(4, device="cuda")
+    # map_location="cuda" moves the saved RNG tensors onto the GPU; restoring must still work
+    set_rng_state(load_checkpoint(path, map_location="cuda")["rng"])
+    assert torch.equal(torch.rand(4, device="cuda"), first)
+
+
 def test_set_rng_state_rejects_unknown_keys():
     with pytest.raises(ValueError, match="'numpyy'"):
         set_rng_state({"numpyy": None})
