@@ -105,7 +105,7 @@ def _check_int(value: Any, owner: str, arg: str, minimum: int, allow_none: bool 
 
 
 def _domain_label(domain: Any) -> str:
-    return type(domain).__name__
+    return repr(domain)
 
 
 def _check_part(domain: Any, part: str, owner: str, arg: str = "where") -> None:

@@ -64,7 +64,6 @@ def test_each_problem_and_model_writes_complete_results(tmp_path, problem, model
     assert field["x"].shape[0] == field["u_pred"].shape[0] == field["u_exact"].shape[0]
     assert (tmp_path / "checkpoint.pt").is_file()
     assert metrics["rel_l2"] < threshold, (problem, model, metrics["rel_l2"])
-    assert metrics["rel_h1"] >= metrics["rel_l2"] * 0.5
     assert "rel_l2=" in proc.stdout and str(tmp_path) in proc.stdout
 
 
