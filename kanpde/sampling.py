@@ -162,7 +162,8 @@ def _stream_key(stream) -> int:
     if isinstance(stream, str):
         # crc32, not hash(): Python salts str hashes per process, which would break reproducibility.
         return zlib.crc32(stream.encode("utf-8"))
-    if isinstance(stream, (bool, np.bool_)) or not isinstance(stream, numbers.Integral) or stream < 0:
+    if (isinstance(stream, (bool, np.bool_)) or not isinstance(stream, numbers.Integral)
+            or stream < 0):
         raise TypeError(f"stream must be a string or a non-negative integer, got {stream!r}")
     return int(stream)
 
