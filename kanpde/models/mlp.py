@@ -109,7 +109,8 @@ def _check_features(value, name: str) -> int:
 
 def _check_dtype(dtype) -> None:
     if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
-        raise TypeError(f"dtype must be None or a floating-point torch.dtype (e.g. torch.float64), got {dtype!r}")
+        raise TypeError(f"dtype must be None or a floating-point torch.dtype (e.g. torch.float64), "
+                        f"got {dtype!r}")
 
 
 class DenseLayer(nn.Module):
@@ -200,10 +201,11 @@ class DenseLayer(nn.Module):
         z = F.linear(x, self.weight, self.bias)
         gz = hz = None
         if order >= 1:
-            # direction-major (d, N, out): gz[j, n, k] = W[k, j]
-            gz = self.weight.t().unsqueeze(1).expand(self.in_features, x.shape[0], self.out_features)
+            # direction-major gz[j, n, k] = W[k, j], kept as a (d, 1, out) tensor: the
+            # activation's products broadcast it over N (gz * gz costs d * out operations)
+            gz = self.weight.t().contiguous().unsqueeze(1)
             if self.activation is None:
-                gz = gz.contiguous()
+                gz = gz.expand(-1, x.shape[0], -1).contiguous()
                 hz = torch.zeros_like(gz) if order >= 2 else None
         return self._activate(z, gz, hz, order)
 
