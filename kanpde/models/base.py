@@ -97,7 +97,8 @@ class Model(nn.Module):
     """Base class of kanpde networks.
 
     Subclasses build ``self.layers`` (an ``nn.ModuleList``) whose members implement
-    ``forward(h)`` and ``forward_jet(jet) -> Jet``; this class chains them.
+    ``forward(h)`` and ``forward_jet(jet) -> Jet``; this class chains them.  A first layer may
+    also offer ``forward_jet_input(x, order) -> Jet``, a shortcut for the identity seed.
     """
 
     #: models derived from this class can propagate derivatives forward (see :meth:`forward_jet`)
@@ -144,7 +145,14 @@ class Model(nn.Module):
         autograd to round-off and differentiable with respect to the parameters.
         """
         self._check(x)
-        jet = Jet.seed(x, order)
-        for layer in self.layers:
+        if order not in (0, 1, 2):
+            raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+        first, rest = self.layers[0], self.layers[1:]
+        if hasattr(first, "forward_jet_input"):
+            # the seed's gradient is the identity and its Hessian zero: layers may exploit that
+            jet = first.forward_jet_input(x, order)
+        else:
+            jet = first.forward_jet(Jet.seed(x, order))
+        for layer in rest:
             jet = layer.forward_jet(jet)
         return jet

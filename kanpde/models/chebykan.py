@@ -323,20 +323,6 @@ class ChebyKAN(Model):
     def extra_repr(self) -> str:
         return f"widths={self.widths}, degree={self.degree}, bias={self.bias}"
 
-    def forward_jet(self, x: torch.Tensor, order: int = 2) -> Jet:
-        """Values and input derivatives in one forward pass (see :meth:`Model.forward_jet`).
-
-        ``x`` ``(N, in)`` -> Jet with ``value`` ``(N, out)``, ``grad``/``hess_diag``
-        ``(N, out, in)``; the first layer uses the identity seed's structure.
-        """
-        self._check(x)
-        if order not in (0, 1, 2):
-            raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
-        jet = self.layers[0].forward_jet_input(x, order)
-        for layer in self.layers[1:]:
-            jet = layer.forward_jet(jet)
-        return jet
-
     @torch.no_grad()
     def activation_curves(self, n: int = 200, x_range: tuple[float, float] = (-3.0, 3.0)) -> list[dict]:
         """Sample every edge function on a uniform grid, for plotting.

@@ -254,17 +254,3 @@ class MLP(Model):
 
     def extra_repr(self) -> str:
         return f"widths={self.widths}, activation={self.activation!r}, bias={self.bias}"
-
-    def forward_jet(self, x: torch.Tensor, order: int = 2) -> Jet:
-        """Values and input derivatives in one forward pass (see :meth:`Model.forward_jet`).
-
-        ``x`` ``(N, in)`` -> Jet with ``value`` ``(N, out)``, ``grad``/``hess_diag``
-        ``(N, out, in)``; the first layer uses the identity seed's structure.
-        """
-        self._check(x)
-        if order not in (0, 1, 2):
-            raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
-        jet = self.layers[0].forward_jet_input(x, order)
-        for layer in self.layers[1:]:
-            jet = layer.forward_jet(jet)
-        return jet
