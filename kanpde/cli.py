@@ -80,6 +80,7 @@ def config_dir() -> str:
 
 def build(cfg) -> tuple[Any, Any, SolveOptions]:
     """Instantiate the problem, the model and the options from a composed config."""
+    import torch
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
@@ -99,6 +100,8 @@ def build(cfg) -> tuple[Any, Any, SolveOptions]:
     elif list(widths)[0] != problem.input_dim or list(widths)[-1] != problem.output_dim:
         raise ValueError(f"model.widths={list(widths)} does not fit problem {problem.name!r}: it needs "
                          f"{problem.input_dim} inputs and {problem.output_dim} outputs")
+    # the seed also fixes the initial weights
+    torch.manual_seed(cfg.seed)
     model = instantiate(model_cfg, widths=list(widths))
 
     o = cfg.optim

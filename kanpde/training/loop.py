@@ -150,7 +150,9 @@ class _Trainer:
         self.history: dict[str, list[float]] = {}
         self.round = -1
         self.x_needs_grad = opts.derivatives == "autograd"
+        # A snapshot becomes "good" only once a loss computed from its parameters is finite.
         self.last_good: dict | None = None
+        self._unverified: dict | None = None
         self.optimizer = None
         self.scheduler = None
 
@@ -373,6 +375,7 @@ class _Trainer:
             self._resample(0)
             self._start_stage(o.stages[0])
             self._probe_derivative_path()
+        self._unverified = self._state()
         status = "completed"
         bar = _progress(o.total_steps, self.step, o.progress, _problem_name(self.problem))
         loss, parts = math.nan, {}
@@ -393,6 +396,8 @@ class _Trainer:
                 bar.update(n)
                 if not (math.isfinite(loss) and all(bool(torch.isfinite(p).all()) for p in self.model.parameters())):
                     raise _Diverged(loss)
+                if self._unverified is not None:
+                    self.last_good, self._unverified = self._unverified, None
                 end_of_stage = self.stage_step >= stage.steps
                 evaluate = (o.eval_every and self.step % o.eval_every == 0) or end_of_stage
                 if evaluate:
@@ -411,7 +416,7 @@ class _Trainer:
                     # saved after this step's resampling and grid update, so a resumed run
                     # continues exactly where the uninterrupted one does
                     state = self._state()
-                    self.last_good = state
+                    self._unverified = state
                     self._checkpoint(state)
                     if status != "completed":
                         break
@@ -419,9 +424,8 @@ class _Trainer:
             bar.close()
             return self._diverged(exc.loss, start)
         except KeyboardInterrupt:
+            # the checkpoint of the last evaluation is on disk: resume=True continues from it
             bar.close()
-            if self.last_good is not None:
-                self._checkpoint(self.last_good)
             raise
         bar.close()
         errs, fieldd = self._evaluate()
@@ -458,7 +462,7 @@ class _Trainer:
         where = f"at step {self.step} (loss = {loss})"
         if self.last_good is None:
             raise TrainingDiverged(
-                f"training diverged {where} before the first evaluation; nothing was written. "
+                f"training diverged {where}: the initial parameters already give a non-finite loss. "
                 f"Lower the learning rate (optim.stages.N.lr) or use float64.")
         good_step = self.last_good["step"]
         self._load_state(self.last_good)
