@@ -124,7 +124,7 @@ def test_unknown_choice_lists_the_available_ones(tmp_path):
 def test_exploding_run_stops_and_keeps_last_good_checkpoint(tmp_path):
     import torch
 
-    proc = run_cli(["problem=poisson1d", "model=mlp", "optim=adam", "optim.stages.0.steps=400",
+    proc = run_cli(["problem=poisson1d", "model=mlp", "model.activation=silu", "optim=adam", "optim.stages.0.steps=400",
                     "optim.stages.0.lr=1e150", "optim.stages.0.scheduler=none", "eval.every=1",
                     f"hydra.run.dir={tmp_path}", "sampler.n_interior=100", "sampler.n_boundary=2",
                     "eval.n_points=100", "progress=false", "plots=false"], check=False)
