@@ -23,16 +23,16 @@ def lbfgs(steps, **kw):
 
 def test_solve_reaches_threshold_and_reports_everything():
     torch.manual_seed(0)
-    res = kanpde.solve(Poisson1D(), KAN([1, 4, 1], grid_size=8), stages=lbfgs(60), seed=1, **FAST)
+    res = kanpde.solve(Poisson1D(), KAN([1, 10, 1], grid_size=5), stages=lbfgs(300), seed=1,
+                       weights={"residual": 0.01}, **FAST)
     assert res.metrics["rel_l2"] < 1e-2, res.metrics
     assert set(res.metrics) >= {"rel_l2", "rel_h1", "mse", "linf", "l2", "h1"}
     h = res.history
     assert len({len(v) for v in h.values()}) == 1
-    assert h["step"][-1] == 60 and np.all(np.diff(h["time_s"]) >= 0)
+    assert h["step"][-1] == 300 and np.all(np.diff(h["time_s"]) >= 0)
     assert {"loss_residual", "loss_dirichlet_boundary"} <= set(h)
-    # the recorded total is the weighted sum of the recorded terms (all weights 1 here)
-    np.testing.assert_allclose(h["loss"][-1] * 0 + h["loss_residual"][-1] + h["loss_dirichlet_boundary"][-1],
-                               h["loss"][-1], rtol=1e-6)
+    # the recorded total is the weighted sum of the recorded terms
+    np.testing.assert_allclose(0.01 * h["loss_residual"] + h["loss_dirichlet_boundary"], h["loss"], rtol=1e-12)
     assert res.field["u_pred"].shape == res.field["u_exact"].shape
     assert "rel_l2=" in res.summary()
 
@@ -56,17 +56,17 @@ def test_forward_and_autograd_paths_train_identically():
     np.testing.assert_allclose(runs["forward"].history["loss"], runs["autograd"].history["loss"], rtol=1e-9)
 
 
-def test_grid_extension_refines_and_keeps_the_function():
-    model = KAN([1, 3, 1], grid_size=4)
-    stages = [{"optimizer": "lbfgs", "steps": 20, "lr": 1.0},
-              {"optimizer": "lbfgs", "steps": 20, "lr": 1.0, "grid_size": 8}]
-    res = kanpde.solve(Poisson1D(), model, stages=stages, seed=0, **FAST)
+def test_grid_extension_refines_mid_run():
+    model = KAN([1, 10, 1], grid_size=4)
+    stages = [{"optimizer": "lbfgs", "steps": 100, "lr": 1.0},
+              {"optimizer": "lbfgs", "steps": 100, "lr": 1.0, "grid_size": 8}]
+    res = kanpde.solve(Poisson1D(), model, stages=stages, seed=0, weights={"residual": 0.01}, **FAST)
     assert model.grid_size == 8
-    loss = res.history["loss"]
-    # refining is exact (nested grids), so the error cannot jump up at the extension
-    i = list(res.history["step"]).index(20)
-    assert res.history["rel_l2"][i + 1] <= res.history["rel_l2"][i] * 1.0001
-    assert np.isfinite(loss).all()
+    assert model.layers[0].grid.shape[-1] == 8 + 2 * model.layers[0].spline_order + 1
+    h = res.history
+    i = list(h["step"]).index(100)
+    # the finer grid goes on from where the coarse one stopped and improves on it
+    assert h["rel_l2"][-1] < 0.5 * h["rel_l2"][i], (h["rel_l2"][i], h["rel_l2"][-1])
 
 
 def test_grid_updates_follow_the_collocation_points():
@@ -139,8 +139,8 @@ def test_neumann_problem_trains_with_the_forward_path():
         def exact(self, x):
             return torch.sin(math.pi * x)
 
-    res = kanpde.solve(Mixed(), KAN([1, 4, 1], grid_size=6, grid_range=(0, 1)), stages=lbfgs(60), seed=0,
-                       **FAST)
+    res = kanpde.solve(Mixed(), KAN([1, 10, 1], grid_size=5, grid_range=(0, 1)), stages=lbfgs(300), seed=0,
+                       weights={"residual": 0.01}, **FAST)
     assert res.metrics["rel_l2"] < 2e-2, res.metrics
 
 
