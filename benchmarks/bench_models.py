@@ -1,0 +1,162 @@
+"""Cost of one PINN training step: B-spline KAN vs ChebyKAN vs MLP, autograd vs forward jets.
+
+One step = evaluate the network on ``N`` points in 2-D, form the Laplacian, the loss
+``mean((lap u - f)^2)`` and backpropagate to the parameters, in float64.  Two ways to get the
+Laplacian are timed side by side:
+
+- ``autograd``: ``u = model(x)``, then nested ``torch.autograd.grad`` with ``create_graph=True``
+  (gradient, then one more pass per input dimension for the Hessian diagonal);
+- ``forward``: ``model.forward_jet(x, order=2)`` propagates value, gradient and Hessian diagonal
+  through the layers in closed form; ``lap = hess_diag.sum(-1)``.
+
+Every time is the median of several repeats after a warm-up, with one thread and with torch's
+default thread count.  Ratios printed: KAN (and ChebyKAN) over the MLP of the same widths
+(same derivative path, and forward path over the MLP's autograd step), ``t(G=100) / t(G=5)``
+for the KAN, and forward over autograd.  The last output is a markdown table for the README.
+
+    python benchmarks/bench_models.py            # full run (a few minutes)
+    python benchmarks/bench_models.py --quick    # N = 2048, one thread, fewer repeats
+    python benchmarks/bench_models.py --stat min # minimum instead of median (busy machines)
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pathlib
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+from kanpde.models.kan import KAN  # noqa: E402
+
+WIDTHS = ([2, 10, 1], [2, 32, 32, 1])
+GRIDS = (5, 20, 100)
+CHEBY_DEGREE = 8
+
+
+def optional(module: str, name: str):
+    """A model class written elsewhere in the package, or ``None`` if it is not there yet."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def models(widths: list[int], grids) -> list[tuple[str, torch.nn.Module]]:
+    out = [(f"KAN G={g}", KAN(widths, grid_size=g, dtype=torch.float64, seed=0)) for g in grids]
+    cheby = optional("kanpde.models.chebykan", "ChebyKAN")
+    if cheby is not None:
+        out.append((f"ChebyKAN D={CHEBY_DEGREE}", cheby(widths, degree=CHEBY_DEGREE, dtype=torch.float64)))
+    mlp = optional("kanpde.models.mlp", "MLP")
+    if mlp is not None:
+        out.append(("MLP tanh", mlp(widths, activation="tanh", dtype=torch.float64)))
+    return out
+
+
+def autograd_step(model, x, f):
+    x = x.detach().requires_grad_(True)
+    u = model(x)
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    lap = 0
+    for j in range(x.shape[1]):
+        lap = lap + torch.autograd.grad(g[:, j].sum(), x, create_graph=True)[0][:, j]
+    loss = ((lap - f) ** 2).mean()
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+
+
+def forward_step(model, x, f):
+    jet = model.forward_jet(x, order=2)
+    lap = jet.hess_diag.sum(-1)[:, 0]
+    loss = ((lap - f) ** 2).mean()
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+
+
+STAT = statistics.median
+
+
+def median_ms(step, model, x, f, repeats: int) -> float:
+    """Milliseconds per step: median (``--stat min``: minimum) of ``repeats`` after a warm-up."""
+    step(model, x, f)  # warm-up (allocations, caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step(model, x, f)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * STAT(times)
+
+
+def run(ns, threads, grids, repeats):
+    rows = []
+    for nthreads in threads:
+        torch.set_num_threads(nthreads)
+        for widths in WIDTHS:
+            for n in ns:
+                gen = torch.Generator().manual_seed(0)
+                x = torch.rand(n, 2, generator=gen, dtype=torch.float64) * 2 - 1
+                f = torch.rand(n, generator=gen, dtype=torch.float64)
+                # fewer repeats for the slow configurations keep the full run to minutes
+                reps = repeats if n * max(widths) <= 2048 * 32 else max(3, repeats // 2)
+                for name, model in models(widths, grids):
+                    ta = median_ms(autograd_step, model, x, f, reps)
+                    tf = median_ms(forward_step, model, x, f, reps) if hasattr(model, "forward_jet") else float("nan")
+                    rows.append({"threads": nthreads, "widths": widths, "n": n, "model": name,
+                                 "autograd": ta, "forward": tf})
+                    print(f"threads={nthreads} widths={widths} N={n:6d} {name:14s} "
+                          f"autograd {ta:9.2f} ms   forward {tf:9.2f} ms", flush=True)
+    return rows
+
+
+def table(rows, grids) -> str:
+    def find(r, model):
+        for s in rows:
+            if (s["threads"], s["widths"], s["n"], s["model"]) == (r["threads"], r["widths"], r["n"], model):
+                return s
+        return None
+
+    lines = ["| threads | widths | N | model | autograd ms | forward ms | forward / autograd "
+             "| autograd / MLP | forward / MLP autograd | t(G=max) / t(G=min) autograd, forward |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    g_lo, g_hi = f"KAN G={min(grids)}", f"KAN G={max(grids)}"
+    for r in rows:
+        mlp = find(r, "MLP tanh")
+        ratio_a = f"{r['autograd'] / mlp['autograd']:.1f}" if mlp else "-"
+        ratio_f = f"{r['forward'] / mlp['autograd']:.1f}" if mlp else "-"
+        gr = ""
+        if r["model"] == g_hi and find(r, g_lo):
+            lo = find(r, g_lo)
+            gr = f"{r['autograd'] / lo['autograd']:.2f}, {r['forward'] / lo['forward']:.2f}"
+        lines.append(f"| {r['threads']} | {r['widths']} | {r['n']} | {r['model']} | {r['autograd']:.1f} "
+                     f"| {r['forward']:.1f} | {r['forward'] / r['autograd']:.2f} | {ratio_a} | {ratio_f} | {gr} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 2048, one thread, G in {5, 100}, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per configuration")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="statistic over the repeats (min is steadier on a busy machine)")
+    args = parser.parse_args(argv)
+    global STAT
+    STAT = min if args.stat == "min" else statistics.median
+    default_threads = torch.get_num_threads()
+    if args.quick:
+        ns, threads, grids, repeats = (2048,), (1,), (5, 100), 3
+    else:
+        ns, threads, grids, repeats = (2048, 16384), sorted({1, default_threads}), GRIDS, 7
+    if args.repeats is not None:
+        repeats = max(1, args.repeats)
+    print(f"torch {torch.__version__}, float64, CPU threads tested: {list(threads)}; {args.stat} of {repeats} "
+          f"repeats (3+ for the slowest)")
+    rows = run(ns, threads, grids, repeats)
+    print()
+    print(table(rows, grids))
+
+
+if __name__ == "__main__":
+    main()

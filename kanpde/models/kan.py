@@ -1,0 +1,1217 @@
+"""B-spline Kolmogorov–Arnold networks (KAN paper, Liu et al. 2024, arXiv 2404.19756).
+
+Every edge ``p -> q`` of a :class:`KANLayer` carries a learnable univariate function (eq. 2.10)
+
+    phi_qp(x) = w_b[q, p] * b(x) + w_s[q, p] * sum_i c[q, p, i] B_i(x),      b = silu,
+
+and node ``q`` sums its incoming edges (plus an optional bias).  ``B_i`` are the degree-``k``
+B-splines (``k = spline_order``) on a knot vector of ``G + 2k + 1`` knots per input: ``G + 1``
+knots spanning the grid range plus ``k`` more beyond each end.
+
+Local evaluation
+----------------
+A degree-``k`` spline is a polynomial of degree ``k`` on each knot interval, and only the
+``k + 1`` B-splines ``B_j .. B_{j+k}`` are nonzero on interval ``j``.  The layer therefore
+works in piecewise-polynomial form: on interval ``j`` of input ``p``
+
+    sum_i c[q, p, i] B_i(x) = sum_{m=0}^{k} A[p, j, m, q] u^m,   u = (x - t_j) / (t_{j+1} - t_j),
+
+where ``A[p, j] = M[p, j]^T c[q, p, j:j+k+1]`` and ``M[p, j]`` (``(k+1, k+1)``: basis ``r``,
+power ``m``) holds the polynomial pieces of the ``k + 1`` local B-splines.  ``M`` is computed
+once per grid by the Cox–de Boor recursion run on polynomial coefficients over only the
+``2k + 2`` knots around each interval; on a uniform grid all intervals share one ``M`` (the
+cardinal B-spline pieces).  A forward pass then needs, per input value, only the interval
+index (``floor((x - t_0) / h)`` on a uniform grid, ``searchsorted`` otherwise), the local
+coordinate ``u`` and its ``k + 1`` powers; the ``k + 1`` table rows ``A[p, j, :, :]`` are
+contracted against them.  The cost per point is independent of the grid size ``G``.  Inputs
+outside the grid use the end intervals' polynomials (clamped interval index), so the network is
+smooth, finite and has nonzero derivatives everywhere.
+
+Two contraction paths, both differentiable to any order (nested autograd for Laplacians, then
+a backward pass to the parameters) because each is a closed family of custom autograd
+functions whose derivatives are members of the same family:
+
+- *edge by edge* (:class:`_EdgeSpline`, layers with ``in * out * (k + 1) <= 640``): the ``k + 1``
+  table rows of every edge input are gathered once and Horner's scheme gives the edge splines
+  and any of their ``h``-derivatives, ``(N, in, out)`` each.  The derivative in ``h`` of order
+  ``r`` is the same evaluation at order ``r + 1``, and the table adjoint scatters back into
+  the rows, so no per-power autograd graph is built.
+- *row product* (:class:`_SpMM`, wide layers): ``out[n, q] = sum_e vals[n, e] A[col[n, e], q]``
+  with ``K = in * (k + 1)`` nonzeros per row, without per-edge tensors.  It and its partners
+  ``<y[n], A[col[n, e]]>`` (:class:`_SDDMM`) and ``sum_n vals[n, e] y[n]`` into table rows
+  (:class:`_SpMMT`) are the three partial derivatives of one trilinear form.  The product runs
+  as a CSR sparse-dense product on CPU and on gathered rows, chunk by chunk, otherwise.
+
+Forward derivatives
+-------------------
+``KANLayer.forward_jet`` maps a :class:`~kanpde.models.base.Jet` (value, gradient, Hessian
+diagonal with respect to the network input) to the next one exactly:
+
+    d out_q / dx_j    = sum_p phi'_qp(h_p) dh_p/dx_j
+    d2 out_q / dx_j^2 = sum_p phi''_qp(h_p) (dh_p/dx_j)^2 + phi'_qp(h_p) d2h_p/dx_j^2,
+
+with ``phi'`` and ``phi''`` from the derivatives of the local powers ``u^m`` (same table rows)
+and of the base activation in closed form.  The first layer uses that ``dx_p/dx_j`` is the
+identity (:meth:`KANLayer.forward_jet_input`): its gradient and Hessian diagonal are single
+edge derivatives.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import warnings
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Jet, Model, check_input
+
+__all__ = ["KANLayer", "KAN", "BASE_ACTIVATIONS", "interval_polynomials"]
+
+
+# --------------------------------------------------------------------------------------------
+# base activations b(x) with their first two derivatives in closed form
+# --------------------------------------------------------------------------------------------
+def _silu_jet(z: torch.Tensor, order: int):
+    s = torch.sigmoid(z)
+    d1 = d2 = None
+    if order >= 1:
+        d1 = s * (1 + z * (1 - s))
+        if order >= 2:
+            d2 = s * (1 - s) * (2 + z * (1 - 2 * s))
+    return F.silu(z), d1, d2
+
+
+def _tanh_jet(z: torch.Tensor, order: int):
+    t = torch.tanh(z)
+    d1 = 1 - t * t if order >= 1 else None
+    d2 = -2 * t * d1 if order >= 2 else None
+    return t, d1, d2
+
+
+def _identity_jet(z: torch.Tensor, order: int):
+    d1 = torch.ones_like(z) if order >= 1 else None
+    d2 = torch.zeros_like(z) if order >= 2 else None
+    return z, d1, d2
+
+
+#: name -> (b, jet function (z, order) -> (b(z), b'(z) | None, b''(z) | None)); ``"none"`` has no
+#: base branch at all (pure spline edges, no ``base_weight`` parameter)
+BASE_ACTIVATIONS: dict[str, tuple[Callable | None, Callable | None]] = {
+    "silu": (F.silu, _silu_jet),
+    "tanh": (torch.tanh, _tanh_jet),
+    "identity": (lambda z: z, _identity_jet),
+    "none": (None, None),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------------
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_real(value, name: str, lo: float | None = None, hi: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
+        allowed = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}" if lo is not None else "finite"
+        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
+    return value
+
+
+def _check_grid_range(grid_range) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in grid_range)
+    except (TypeError, ValueError):
+        raise TypeError(f"grid_range must be a pair of numbers (lo, hi) with lo < hi, got {grid_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"grid_range must be a pair of finite numbers (lo, hi) with lo < hi, got {grid_range!r}")
+    return lo, hi
+
+
+def _check_activation(name) -> str:
+    if not isinstance(name, str) or name.lower() not in BASE_ACTIVATIONS:
+        raise ValueError(f"base_activation must be one of {sorted(BASE_ACTIVATIONS)}, got {name!r}")
+    return name.lower()
+
+
+def _check_dtype(dtype) -> None:
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        raise TypeError(f"dtype must be None or a floating-point torch.dtype (e.g. torch.float64), got {dtype!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# the local contraction and its two partners
+# --------------------------------------------------------------------------------------------
+#: None, "gather" or "csr": override the automatic choice of the row product (tests run both)
+_FORCE_BACKEND: str | None = None
+_CSR_WARNED = False
+
+
+#: gathered table rows are processed in chunks of about this many numbers (cache-sized, and
+#: bounded memory on every device)
+_CHUNK = 1 << 18
+
+
+class _Pattern:
+    """Where the nonzeros of a local spline contraction sit.
+
+    Each of ``rows`` rows touches ``P`` blocks of ``k1`` consecutive table rows: entry
+    ``e = p * k1 + m`` (``0 <= m < k1``) of row ``n`` reads table row ``blk[n, p] * k1 + m``.
+    The table has ``n_blocks * k1`` rows.  A contraction may stack ``c`` channels per row (the
+    jet's value, gradient and Hessian channels), all reading the same table rows.
+
+    ``blk``: ``(rows, P)`` int64.  Derived index structures are built once and cached here, so
+    every backward pass through the same forward reuses them.
+    """
+
+    def __init__(self, blk: torch.Tensor, k1: int, n_blocks: int, width: int):
+        self.blk = blk
+        self.rows, self.P = blk.shape
+        self.k1 = k1
+        self.K = self.P * k1
+        self.n_blocks = n_blocks
+        self.R = n_blocks * k1
+        # the forward product runs as a CSR sparse-dense product (MKL) on CPU for vector-valued
+        # tables; everything else on gathered table rows, a chunk of rows at a time
+        if _FORCE_BACKEND is not None:
+            self.backend = _FORCE_BACKEND
+        elif blk.device.type != "cpu" or width == 1:
+            self.backend = "gather"
+        else:
+            self.backend = "csr"
+        self._csr: dict[int, tuple] = {}
+
+    def csr(self, c: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(crow, col)`` of the ``(rows * c, R)`` matrix whose row ``n * c + ci`` is row ``n``."""
+        if c not in self._csr:
+            dev = self.blk.device
+            nnz = self.rows * c * self.K
+            it = torch.int32 if nnz < 2**31 - 1 else torch.int64
+            col = (self.blk.unsqueeze(-1) * self.k1 + torch.arange(self.k1, device=dev)).reshape(self.rows, 1, self.K)
+            col = col.expand(self.rows, c, self.K).reshape(-1).to(it)
+            crow = torch.arange(0, nnz + 1, self.K, device=dev, dtype=it)
+            self._csr[c] = (crow, col)
+        return self._csr[c]
+
+    def chunks(self, per_row: int):
+        """Row slices holding about ``_CHUNK`` gathered numbers each."""
+        step = max(1, _CHUNK // max(per_row, 1))
+        return [slice(i, min(i + step, self.rows)) for i in range(0, self.rows, step)]
+
+    def gather(self, table: torch.Tensor, rows: slice = slice(None), out: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows of the contiguous ``table`` ``(R, O)`` read by the given rows: ``(rows, K, O)``
+        (written into ``out``, a flat buffer of at least that size, when given)."""
+        o = table.shape[1]
+        blk = self.blk[rows].reshape(-1)
+        n = blk.shape[0] // self.P
+        flat = table.view(self.n_blocks, self.k1 * o)
+        if out is None:
+            return flat.index_select(0, blk).view(n, self.K, o)
+        buf = out[:blk.shape[0] * self.k1 * o].view(blk.shape[0], self.k1 * o)
+        torch.index_select(flat, 0, blk, out=buf)
+        return buf.view(n, self.K, o)
+
+
+def _sparse_csr(crow, col, values, size):
+    global _CSR_WARNED
+    if _CSR_WARNED:
+        return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
+    with warnings.catch_warnings():
+        # torch warns once per process that CSR support is "beta"; the products used here are stable
+        warnings.simplefilter("ignore")
+        out = torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
+    _CSR_WARNED = True
+    return out
+
+
+def _spmm(vals: torch.Tensor, table: torch.Tensor, pat: _Pattern) -> torch.Tensor:
+    """``out[n, c, :] = sum_e vals[n, c, e] table[col[n, e]]``: ``(rows, c, K), (R, O) -> (rows, c, O)``."""
+    rows, c, _ = vals.shape
+    o = table.shape[1]
+    table = table.contiguous()
+    if pat.backend == "csr":
+        crow, col = pat.csr(c)
+        a = _sparse_csr(crow, col, vals.reshape(-1), (rows * c, pat.R))
+        return torch.sparse.mm(a, table).view(rows, c, o)
+    if o == 1:
+        return (vals * pat.gather(table).view(rows, 1, pat.K)).sum(-1, keepdim=True)
+    out = vals.new_empty(rows, c, o)
+    chunks = pat.chunks(pat.K * o)
+    work = table.new_empty(min(rows, chunks[0].stop) * pat.K * o)  # reused: one allocation
+    for sl in chunks:
+        torch.bmm(vals[sl], pat.gather(table, sl, work), out=out[sl])
+    return out
+
+
+def _sddmm(y: torch.Tensor, table: torch.Tensor, pat: _Pattern) -> torch.Tensor:
+    """``out[n, c, e] = <y[n, c], table[col[n, e]]>``: ``(rows, c, O), (R, O) -> (rows, c, K)``."""
+    rows, c, o = y.shape
+    table = table.contiguous()
+    if o == 1:
+        return y * pat.gather(table).view(rows, 1, pat.K)
+    out = y.new_empty(rows, c, pat.K)
+    chunks = pat.chunks(pat.K * o)
+    work = table.new_empty(min(rows, chunks[0].stop) * pat.K * o)
+    for sl in chunks:
+        torch.bmm(y[sl], pat.gather(table, sl, work).transpose(1, 2), out=out[sl])
+    return out
+
+
+def _spmmt(vals: torch.Tensor, y: torch.Tensor, pat: _Pattern) -> torch.Tensor:
+    """``out[r] = sum_{n, c, e: col[n, e] = r} vals[n, c, e] y[n, c]``: ``-> (R, O)``."""
+    rows, c, o = y.shape
+    out = y.new_zeros(pat.n_blocks, pat.k1 * o)
+    if o == 1:
+        z = (vals * y).sum(1)  # (rows, K)
+        out.index_add_(0, pat.blk.reshape(-1), z.reshape(rows * pat.P, pat.k1))
+        return out.view(pat.R, 1)
+    chunks = pat.chunks(pat.K * o)
+    step = min(rows, chunks[0].stop)
+    work = y.new_empty(step * pat.K * o)
+    work_t = y.new_empty(step * pat.K * c)
+    for sl in chunks:
+        v = vals[sl]
+        n = v.shape[0]
+        vt = work_t[:n * pat.K * c].view(n, pat.K, c)
+        vt.copy_(v.transpose(1, 2))
+        z = work[:n * pat.K * o].view(n, pat.K, o)
+        torch.bmm(vt, y[sl], out=z)
+        out.index_add_(0, pat.blk[sl].reshape(-1), z.view(-1, pat.k1 * o))
+    return out.view(pat.R, o)
+
+
+def _needed(ctx, index: int, t: torch.Tensor) -> bool:
+    """Whether the running backward pass needs the gradient of input ``index`` (``t``).
+
+    ``ctx.needs_input_grad`` only says whether ``t`` requires grad; a nested
+    ``torch.autograd.grad(..., inputs=x)`` (a Laplacian) does not need the parameter side, so
+    skip it when the engine will not run ``t``'s node (only answerable for non-leaf ``t``).
+    """
+    if not ctx.needs_input_grad[index]:
+        return False
+    fn = t.grad_fn
+    if fn is None:
+        return True
+    try:
+        return bool(torch._C._will_engine_execute_node(fn))
+    except (AttributeError, RuntimeError):  # private API: be conservative
+        return True
+
+
+class _SpMM(torch.autograd.Function):
+    """Differentiable :func:`_spmm`; its partial derivatives are :class:`_SDDMM` and :class:`_SpMMT`."""
+
+    @staticmethod
+    def forward(ctx, vals, table, pat):
+        ctx.save_for_backward(vals, table)
+        ctx.pat = pat
+        return _spmm(vals, table, pat)
+
+    @staticmethod
+    def backward(ctx, grad):
+        vals, table = ctx.saved_tensors
+        d_vals = _SDDMM.apply(grad, table, ctx.pat) if _needed(ctx, 0, vals) else None
+        d_table = _SpMMT.apply(vals, grad, ctx.pat) if _needed(ctx, 1, table) else None
+        return d_vals, d_table, None
+
+
+class _SDDMM(torch.autograd.Function):
+    """Differentiable :func:`_sddmm`."""
+
+    @staticmethod
+    def forward(ctx, y, table, pat):
+        ctx.save_for_backward(y, table)
+        ctx.pat = pat
+        return _sddmm(y, table, pat)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, table = ctx.saved_tensors
+        d_y = _SpMM.apply(grad, table, ctx.pat) if _needed(ctx, 0, y) else None
+        d_table = _SpMMT.apply(grad, y, ctx.pat) if _needed(ctx, 1, table) else None
+        return d_y, d_table, None
+
+
+class _SpMMT(torch.autograd.Function):
+    """Differentiable :func:`_spmmt`."""
+
+    @staticmethod
+    def forward(ctx, vals, y, pat):
+        ctx.save_for_backward(vals, y)
+        ctx.pat = pat
+        return _spmmt(vals, y, pat)
+
+    @staticmethod
+    def backward(ctx, grad):
+        vals, y = ctx.saved_tensors
+        d_vals = _SDDMM.apply(y, grad, ctx.pat) if _needed(ctx, 0, vals) else None
+        d_y = _SpMM.apply(vals, grad, ctx.pat) if _needed(ctx, 1, y) else None
+        return d_vals, d_y, None
+
+
+class _Local:
+    """A batch of layer inputs located on the grid.
+
+    ``blk`` ``(N, in)``: block ``p * G + j`` of every input value (``j`` its interval); ``u``:
+    local coordinate (no graph); ``invh``: ``du/dh``, ``(in,)`` (uniform grid) or ``(N, in)``.
+    Caches what every (nested) backward pass through the same evaluation reuses: powers of
+    ``u``, the gathered table rows and the sparsity pattern of the row contraction.
+    """
+
+    def __init__(self, blk: torch.Tensor, u: torch.Tensor, invh: torch.Tensor, k: int, n_blocks: int):
+        self.blk, self.invh = blk, invh.detach()
+        self.n, self.i = blk.shape
+        self.k, self.k1 = k, k + 1
+        self.n_blocks = n_blocks
+        self.u = u.detach().reshape(-1, 1)  # (N * in, 1)
+        self._pow = [torch.ones_like(self.u), self.u]
+        self._ih: torch.Tensor | None = None
+        self._gathered: tuple | None = None
+        self._rows: _Pattern | None = None
+
+    def power(self, m: int) -> torch.Tensor:
+        """``u^m``, ``(N * in, 1)``."""
+        while len(self._pow) <= m:
+            self._pow.append(self._pow[-1] * self.u)
+        return self._pow[m]
+
+    def invh_pow(self, r: int) -> torch.Tensor:
+        """``(du/dh)^r`` per edge input, ``(N * in, 1)``."""
+        if self._ih is None:
+            self._ih = self.invh.expand(self.n, self.i).reshape(-1, 1)
+        return self._ih if r == 1 else self._ih.pow(r)
+
+    def rows(self, table: torch.Tensor) -> torch.Tensor:
+        """Table rows of every edge input: ``(N * in, k + 1, O)``, ``[n * in + p, m]`` is row
+        ``blk[n, p] * (k + 1) + m``."""
+        key = (id(table), table._version, table.data_ptr())
+        if self._gathered is not None and self._gathered[0] == key:
+            return self._gathered[2]
+        o = table.shape[1]
+        out = table.reshape(self.n_blocks, self.k1 * o).index_select(0, self.blk.reshape(-1))
+        out = out.view(-1, self.k1, o)
+        self._gathered = (key, table, out)  # holds `table`, so its id stays unique
+        return out
+
+    def row_pattern(self, width: int) -> "_Pattern":
+        if self._rows is None:
+            self._rows = _Pattern(self.blk, self.k1, self.n_blocks, width)
+        return self._rows
+
+
+def _edge_eval(loc: _Local, table: torch.Tensor, r0: int, count: int) -> list[torch.Tensor]:
+    """``E[i] = d^(r0+i)/dh^(r0+i) sum_m table[blk * (k+1) + m] u^m`` edge by edge, ``i < count``:
+    a list of ``(N * in, O)`` tensors.  Horner's scheme on the gathered rows, one fused
+    multiply-add per power: ``sum_{m>=r} m!/(m-r)! a_m u^(m-r) = r! acc_r`` with
+    ``acc_m = a_m + (m+1)/(m+1-r) u acc_{m+1}``."""
+    k = loc.k
+    a = loc.rows(table) if r0 <= k else None
+    u = loc.u
+    out = []
+    for i in range(count):
+        r = r0 + i
+        if r > k:
+            out.append(table.new_zeros(loc.n * loc.i, table.shape[1]))
+            continue
+        if r == k:
+            e = a[:, k] * float(math.factorial(k))
+        else:
+            acc = a[:, k]
+            for m in range(k - 1, r, -1):
+                acc = torch.addcmul(a[:, m], acc, u, value=(m + 1) / (m + 1 - r))
+            e = torch.addcmul(a[:, r], acc, u, value=r + 1.0)
+            if r > 1:
+                e.mul_(float(math.factorial(r)))
+        if r > 0:
+            e.mul_(loc.invh_pow(r))
+        out.append(e)
+    return out
+
+
+def _edge_adjoint(loc: _Local, ys: Sequence[torch.Tensor | None], r0: int) -> torch.Tensor:
+    """Adjoint of :func:`_edge_eval` in the table: ``ys[i]`` ``(N * in, O)`` or ``None`` (zero) ->
+    ``T[b * (k+1) + m] = sum_{blk = b} sum_i m!/(m-r)! u^(m-r) (du/dh)^r ys[i]``, ``r = r0 + i``;
+    ``(in * G * (k + 1), O)``."""
+    k, k1 = loc.k, loc.k1
+    o = next(y for y in ys if y is not None).shape[-1]
+    terms = [(r0 + i, y if r0 + i == 0 else y * loc.invh_pow(r0 + i))
+             for i, y in enumerate(ys) if y is not None and r0 + i <= k]
+    if not terms:
+        return next(y for y in ys if y is not None).new_zeros(loc.n_blocks * k1, o)
+    t = terms[0][1].new_zeros(loc.n_blocks, k1, o)
+    lo = terms[0][0]
+    # planes m < lo receive nothing: build planes lo .. k only
+    v = terms[0][1].new_empty(loc.n * loc.i, k1 - lo, o)
+    for m in range(lo, k1):
+        vm = v[:, m - lo]
+        first = True
+        for r, z in terms:
+            if r > m:
+                break
+            c = float(math.perm(m, r))
+            if first:
+                if m == r:
+                    torch.mul(z, c, out=vm)
+                else:
+                    torch.mul(loc.power(m - r), z, out=vm)
+                    if c != 1:
+                        vm.mul_(c)
+            elif m == r:
+                vm.add_(z, alpha=c)
+            else:
+                vm.addcmul_(loc.power(m - r), z, value=c)
+            first = False
+        if first:
+            vm.zero_()
+    t[:, lo:].index_add_(0, loc.blk.reshape(-1), v)
+    return t.view(loc.n_blocks * k1, o)
+
+
+class _EdgeSpline(torch.autograd.Function):
+    """Edge splines and their ``h``-derivatives, edge by edge.
+
+    ``apply(h, table, loc, r0, count)`` returns ``count`` tensors ``(N, in, O)``; number ``i``
+    holds, at ``h[n, p]``, the ``(r0 + i)``-th derivative in ``h`` of input ``p``'s splines (one
+    per table column: ``sum_m table[blk[n, p] * (k + 1) + m] u^m``).  ``h`` ``(N, in)``, ``table``
+    ``(in * G * (k + 1), O)``.  Its partial derivatives are again :class:`_EdgeSpline` (one order
+    higher) and :class:`_EdgeSplineT`, so it is differentiable to any order.
+    """
+
+    @staticmethod
+    def forward(ctx, h, table, loc, r0, count):
+        ctx.save_for_backward(h, table)
+        ctx.loc, ctx.r0, ctx.count = loc, r0, count
+        ctx.set_materialize_grads(False)
+        o = table.shape[1]
+        return tuple(e.view(loc.n, loc.i, o) for e in _edge_eval(loc, table, r0, count))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        h, table = ctx.saved_tensors
+        loc, r0 = ctx.loc, ctx.r0
+        d_h = d_table = None
+        used = [i for i, g in enumerate(grads) if g is not None and r0 + i <= loc.k]
+        if not used:
+            return None, None, None, None, None
+        if _needed(ctx, 0, h) and r0 + used[0] < loc.k:
+            lo, hi = used[0], used[-1] + 1
+            nxt = _EdgeSpline.apply(h, table, loc, r0 + 1 + lo, hi - lo)
+            for i in used:
+                if r0 + i < loc.k:
+                    term = (grads[i] * nxt[i - lo]).sum(-1)
+                    d_h = term if d_h is None else d_h + term
+        if _needed(ctx, 1, table):
+            d_table = _EdgeSplineT.apply(h, loc, r0, *grads)
+        return d_h, d_table, None, None, None
+
+
+class _EdgeSplineT(torch.autograd.Function):
+    """Adjoint of :class:`_EdgeSpline` in the table: ``apply(h, loc, r0, *ys)`` with ``ys[i]``
+    ``(N, in, O)`` or ``None`` -> ``(in * G * (k + 1), O)``."""
+
+    @staticmethod
+    def forward(ctx, h, loc, r0, *ys):
+        ctx.save_for_backward(h, *ys)
+        ctx.loc, ctx.r0, ctx.count = loc, r0, len(ys)
+        ctx.set_materialize_grads(False)
+        flat = [None if y is None else y.reshape(loc.n * loc.i, y.shape[-1]) for y in ys]
+        return _edge_adjoint(loc, flat, r0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, *ys = ctx.saved_tensors
+        loc, r0, count = ctx.loc, ctx.r0, ctx.count
+        if grad is None:
+            return (None,) * (3 + count)
+        present = [i for i, y in enumerate(ys) if y is not None and r0 + i <= loc.k]
+        d_h = None
+        d_ys = [None] * count
+        if present and r0 + present[0] < loc.k and _needed(ctx, 0, h):
+            lo, hi = present[0], present[-1] + 1
+            nxt = _EdgeSpline.apply(h, grad, loc, r0 + 1 + lo, hi - lo)
+            for i in present:
+                if r0 + i < loc.k:
+                    term = (ys[i] * nxt[i - lo]).sum(-1)
+                    d_h = term if d_h is None else d_h + term
+        want = [i for i in present if _needed(ctx, 3 + i, ys[i])]
+        if want:
+            lo, hi = want[0], want[-1] + 1
+            cur = _EdgeSpline.apply(h, grad, loc, r0 + lo, hi - lo)
+            for i in want:
+                d_ys[i] = cur[i - lo]
+        return (d_h, None, None, *d_ys)
+
+
+# --------------------------------------------------------------------------------------------
+# B-spline pieces
+# --------------------------------------------------------------------------------------------
+def interval_polynomials(knots: torch.Tensor, spline_order: int) -> torch.Tensor:
+    """Polynomial pieces of the B-splines on each knot interval.
+
+    ``knots``: ``(..., G + 2k + 1)`` nondecreasing, ``k = spline_order``.  Returns ``M`` of shape
+    ``(..., G, k + 1, k + 1)``: on interval ``j`` (between knots ``t_{j+k}`` and ``t_{j+k+1}``,
+    width ``h``) the B-spline ``B_{j+r}`` equals ``sum_m M[..., j, r, m] u^m`` with
+    ``u = (x - t_{j+k}) / h``.  Cox–de Boor recursion on polynomial coefficients, using only
+    the ``2k + 2`` knots around each interval.
+    """
+    k = spline_order
+    win = knots.unfold(-1, 2 * k + 2, 1)  # (..., G, 2k+2): win[..., l] = t_{j+l}
+    left, h = win[..., k], win[..., k + 1] - win[..., k]
+    shape = win.shape[:-1]
+    poly = torch.zeros(*shape, 1, k + 1, dtype=knots.dtype, device=knots.device)
+    poly[..., 0, 0] = 1.0  # degree 0: B_{j+k} = 1 on the interval
+    for d in range(1, k + 1):
+        # bases of degree d-1 are B_i for i = j+k-d+1 .. j+k; pad zeros for i = j+k-d and j+k+1
+        pad = F.pad(poly, (0, 0, 1, 1))  # (..., d+2, k+1)
+        ls = torch.arange(k - d, k + 2, device=knots.device)  # knot offsets l of i = j+l
+        t_i = win[..., ls]
+        t_id = win[..., ls + d]
+        den = t_id - t_i
+        safe = torch.where(den > 0, den, torch.ones_like(den))
+        alpha = torch.where(den > 0, (left.unsqueeze(-1) - t_i) / safe, torch.zeros_like(den))
+        beta = torch.where(den > 0, h.unsqueeze(-1) / safe, torch.zeros_like(den))
+        # omega_i(u) = alpha_i + beta_i u ;  B_{i,d} = omega_i B_{i,d-1} + (1 - omega_{i+1}) B_{i+1,d-1}
+        shifted = F.pad(pad[..., :-1], (1, 0))  # multiply by u
+        w_poly = alpha.unsqueeze(-1) * pad + beta.unsqueeze(-1) * shifted
+        one_minus = (1 - alpha).unsqueeze(-1) * pad - beta.unsqueeze(-1) * shifted
+        poly = w_poly[..., :-1, :] + one_minus[..., 1:, :]
+    return poly
+
+
+def _uniform_knots(lo: float, hi: float, grid_size: int, spline_order: int, **kw) -> torch.Tensor:
+    h = (hi - lo) / grid_size
+    i = torch.arange(-spline_order, grid_size + spline_order + 1, dtype=torch.float64)
+    t = lo + i * h
+    t[spline_order + grid_size] = hi  # exact right end
+    return t.to(**kw)
+
+
+class _Geometry:
+    """What a forward pass needs to know about the grid (cached per grid tensor version)."""
+
+    __slots__ = ("key", "uniform", "lo", "invh", "inner", "left", "invh_flat", "M")
+
+
+# --------------------------------------------------------------------------------------------
+# layer
+# --------------------------------------------------------------------------------------------
+class KANLayer(nn.Module):
+    """One KAN layer with ``in_features * out_features`` learnable edge functions.
+
+    ``out_q = bias_q + sum_p [ w_b[q, p] b(h_p) + w_s[q, p] sum_i c[q, p, i] B_i(h_p) ]``.
+
+    Args:
+        in_features, out_features: number of input and output nodes.
+        grid_size: number of knot intervals ``G >= 1`` spanning ``grid_range``.
+        spline_order: B-spline degree ``k >= 1`` (3: cubic).
+        grid_range: ``(lo, hi)`` initial range of the knots (each input gets its own knots
+            after :meth:`update_grid`).
+        base_activation: ``"silu"`` (paper), ``"tanh"``, ``"identity"`` or ``"none"`` (no base
+            branch and no ``base_weight``).
+        grid_eps: weight of the uniform grid in :meth:`update_grid` (0: pure sample quantiles,
+            1: uniform over the samples' range).
+        bias: learnable constant per output node.
+        noise_scale: spline coefficients start uniform in ``noise_scale / G * [-1/2, 1/2]``.
+        dtype, device: of parameters and grid.
+
+    Parameters and buffers:
+        ``spline_weight`` (``c``): ``(out, in, G + k)``; ``spline_scaler`` (``w_s``):
+        ``(out, in)``, starts at 1; ``base_weight`` (``w_b``): ``(out, in)``, Xavier-uniform;
+        ``bias``: ``(out,)``, starts at 0; buffer ``grid``: ``(in, G + 2k + 1)`` knots per input.
+    """
+
+    def __init__(self, in_features: int, out_features: int, grid_size: int = 5, spline_order: int = 3,
+                 grid_range: Sequence[float] = (-1.0, 1.0), base_activation: str = "silu",
+                 grid_eps: float = 0.02, bias: bool = True, noise_scale: float = 0.1,
+                 dtype: torch.dtype | None = None, device: torch.device | str | None = None):
+        super().__init__()
+        self.in_features = _check_int(in_features, "in_features", 1)
+        self.out_features = _check_int(out_features, "out_features", 1)
+        self.grid_size = _check_int(grid_size, "grid_size", 1)
+        self.spline_order = _check_int(spline_order, "spline_order", 1)
+        self.grid_range = _check_grid_range(grid_range)
+        self.base_activation = _check_activation(base_activation)
+        self.grid_eps = _check_real(grid_eps, "grid_eps", 0.0, 1.0)
+        self.noise_scale = _check_real(noise_scale, "noise_scale", 0.0)
+        _check_dtype(dtype)
+        kw = {"dtype": dtype if dtype is not None else torch.get_default_dtype(), "device": device}
+        k, g, i, o = self.spline_order, self.grid_size, self.in_features, self.out_features
+        knots = _uniform_knots(*self.grid_range, g, k, **kw)
+        self.register_buffer("grid", knots.expand(i, -1).contiguous())
+        self.spline_weight = nn.Parameter(torch.empty(o, i, g + k, **kw))
+        self.spline_scaler = nn.Parameter(torch.empty(o, i, **kw))
+        if self.base_activation != "none":
+            self.base_weight = nn.Parameter(torch.empty(o, i, **kw))
+        else:
+            self.register_parameter("base_weight", None)
+        if bias:
+            self.bias = nn.Parameter(torch.empty(o, **kw))
+        else:
+            self.register_parameter("bias", None)
+        self._base, self._base_jet = BASE_ACTIVATIONS[self.base_activation]
+        self._geo: _Geometry | None = None
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ set-up
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Re-draw the parameters: ``c ~ U(-1/2, 1/2) * noise_scale / G``, ``w_s = 1``,
+        ``w_b`` Xavier-uniform ``U(-a, a)``, ``a = sqrt(6 / (in + out))``, bias 0.  Draws on the
+        CPU (with ``generator`` if given) so a seed gives the same network on every device."""
+        def draw(p: torch.Tensor, scale: float) -> None:
+            r = torch.rand(p.shape, generator=generator, dtype=torch.float64)
+            p.copy_((r - 0.5) * (2 * scale))
+
+        draw(self.spline_weight, 0.5 * self.noise_scale / self.grid_size)
+        self.spline_scaler.fill_(1.0)
+        if self.base_weight is not None:
+            draw(self.base_weight, math.sqrt(6.0 / (self.in_features + self.out_features)))
+        if self.bias is not None:
+            self.bias.zero_()
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"grid_size={self.grid_size}, spline_order={self.spline_order}, "
+                f"base_activation={self.base_activation!r}, bias={self.bias is not None}, "
+                f"grid={'uniform' if self._geometry().uniform else 'adapted'}")
+
+    @property
+    def n_basis(self) -> int:
+        """Number of B-splines per edge, ``G + k``."""
+        return self.grid_size + self.spline_order
+
+    # ------------------------------------------------------------------ grid geometry
+    def _geometry(self) -> _Geometry:
+        grid = self.grid
+        key = (grid.data_ptr(), grid._version, grid.dtype, grid.device, grid.shape)
+        geo = self._geo
+        if geo is not None and geo.key == key:
+            return geo
+        k, g = self.spline_order, self.grid_size
+        geo = _Geometry()
+        geo.key = key
+        inner = grid[:, k:k + g + 1]
+        lo, hi = inner[:, 0], inner[:, -1]
+        h = (hi - lo) / g
+        uniform_knots = lo.unsqueeze(1) + h.unsqueeze(1) * torch.arange(-k, g + k + 1, dtype=grid.dtype,
+                                                                       device=grid.device)
+        scale = (hi - lo).abs().max().clamp_min(torch.finfo(grid.dtype).tiny)
+        geo.uniform = bool(((grid - uniform_knots).abs().max() <= 64 * torch.finfo(grid.dtype).eps * scale
+                            ).item()) if grid.numel() else True
+        with torch.no_grad():
+            if geo.uniform:
+                geo.lo, geo.invh = lo.clone(), 1.0 / h
+                unit = torch.arange(2 * k + 2, dtype=grid.dtype, device=grid.device)
+                geo.M = interval_polynomials(unit, k)[0]  # (k+1, k+1), shared by all intervals
+                geo.inner = geo.left = geo.invh_flat = None
+            else:
+                geo.lo = geo.invh = None
+                geo.inner = inner.contiguous()
+                geo.left = inner[:, :-1].reshape(-1).contiguous()
+                geo.invh_flat = (1.0 / inner.diff(dim=1)).reshape(-1).contiguous()
+                geo.M = interval_polynomials(grid, k)  # (in, G, k+1, k+1)
+        self._geo = geo
+        return geo
+
+    def _locate(self, h: torch.Tensor, geo: _Geometry) -> tuple[_Local, torch.Tensor]:
+        """Interval of every input value and its local coordinate.
+
+        ``h``: ``(N, in)``.  Returns the :class:`_Local` record (blocks ``p * G + j`` with the
+        interval ``j`` clamped to ``[0, G - 1]``, so outside values continue the end pieces) and
+        ``u`` ``(N, in)`` with its graph to ``h`` (``du/dh = 1 / h_j``).
+        """
+        g = self.grid_size
+        offset = torch.arange(self.in_features, device=h.device) * g
+        if geo.uniform:
+            xi = (h - geo.lo) * geo.invh
+            # NaN inputs give NaN outputs (interval 0), not an out-of-range index
+            j = xi.detach().floor().clamp_(0, g - 1).nan_to_num_(0.0)
+            u = xi - j
+            blk = j.long() + offset
+            invh = geo.invh
+        else:
+            hd = h.detach().t().contiguous()
+            j = torch.searchsorted(geo.inner, hd, right=True).sub_(1).clamp_(0, g - 1).t()
+            blk = (j + offset).contiguous()
+            invh = geo.invh_flat.take(blk)
+            u = (h - geo.left.take(blk)) * invh
+        return _Local(blk, u, invh, self.spline_order, self.in_features * g), u
+
+    def _powers(self, u: torch.Tensor) -> list[torch.Tensor]:
+        p = [torch.ones_like(u), u]
+        for _ in range(2, self.spline_order + 1):
+            p.append(p[-1] * u)
+        return p
+
+    def _edgewise(self) -> bool:
+        # edge by edge (fused _EdgeSpline on gathered rows, (N, in, out) edge values) unless the
+        # gathered rows get large; wide layers contract rows directly (no per-edge tensors)
+        return self.in_features * self.out_features * (self.spline_order + 1) <= 640
+
+    def _table(self, geo: _Geometry, coef: torch.Tensor | None = None) -> torch.Tensor:
+        """Piecewise-polynomial coefficient table ``A``: ``(in * G * (k + 1), out)``; row
+        ``(p * G + j) * (k + 1) + m`` holds the ``u^m`` coefficients of the ``out`` edge splines
+        of input ``p`` on interval ``j``.  ``coef``: ``(out, in, G + k)`` (default: the scaled
+        spline weights ``w_s * c``)."""
+        if coef is None:
+            coef = self.spline_weight * self.spline_scaler.unsqueeze(-1)
+        k1, o = self.spline_order + 1, self.out_features
+        win = coef.unfold(2, k1, 1)  # (out, in, G, k+1): win[q, p, j, r] = c[q, p, j+r]
+        if geo.uniform:
+            a = torch.matmul(win, geo.M.to(coef.dtype))  # (out, in, G, k+1 powers)
+        else:
+            a = torch.einsum("qpjr,pjrm->qpjm", win, geo.M.to(coef.dtype))
+        return a.permute(1, 2, 3, 0).reshape(-1, o)
+
+    def _check_h(self, h: torch.Tensor, what: str = "KANLayer") -> None:
+        check_input(h, self.in_features, what)
+        if h.dtype != self.spline_weight.dtype:
+            raise TypeError(f"{what} has {self.spline_weight.dtype} parameters but got a {h.dtype} input; "
+                            f"convert one of them (e.g. model.to(torch.float64))")
+
+    # ------------------------------------------------------------------ basis (inspection, fitting)
+    def basis(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``k + 1`` B-splines that are nonzero at each input value.
+
+        ``h``: ``(N, in)``.  Returns ``(first, values)``: ``first`` ``(N, in)`` int64, the index
+        ``j`` of the first nonzero B-spline (``B_j .. B_{j+k}``), and ``values`` ``(N, in, k + 1)``.
+        Outside the grid range the end intervals' polynomials are continued.
+        """
+        self._check_h(h, "KANLayer.basis")
+        geo = self._geometry()
+        loc, u = self._locate(h, geo)
+        j = loc.blk - torch.arange(self.in_features, device=h.device) * self.grid_size
+        powers = torch.stack(self._powers(u), -1)  # (N, in, k+1 powers)
+        k1 = self.spline_order + 1
+        if geo.uniform:
+            values = powers @ geo.M.t()
+        else:
+            m = geo.M.reshape(-1, k1, k1).index_select(0, loc.blk.reshape(-1))
+            values = (m @ powers.reshape(-1, k1, 1)).view_as(powers)
+        return j, values
+
+    def basis_matrix(self, h: torch.Tensor) -> torch.Tensor:
+        """All ``G + k`` B-splines at each input value, ``(N, in, G + k)`` (dense; for fitting
+        and inspection, the forward pass never builds it)."""
+        j, values = self.basis(h)
+        out = values.new_zeros(*j.shape, self.n_basis)
+        idx = j.unsqueeze(-1) + torch.arange(self.spline_order + 1, device=h.device)
+        return out.scatter(-1, idx, values)
+
+    # ------------------------------------------------------------------ evaluation
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """``h`` ``(N, in)`` -> ``(N, out)``."""
+        self._check_h(h)
+        n, o = h.shape[0], self.out_features
+        geo = self._geometry()
+        loc, u = self._locate(h, geo)
+        table = self._table(geo)
+        if self._edgewise():
+            out = _EdgeSpline.apply(h, table, loc, 0, 1)[0].sum(1)
+        else:
+            vals = torch.stack(self._powers(u), -1).view(n, 1, -1)
+            out = _SpMM.apply(vals, table, loc.row_pattern(o)).view(n, o)
+        if self.base_weight is not None:
+            out = torch.addmm(out, self._base(h), self.base_weight.t())
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def edge_activations(self, h: torch.Tensor) -> torch.Tensor:
+        """Every edge function at the layer input: ``h`` ``(N, in)`` -> ``phi`` ``(N, in, out)``
+        with ``phi[n, p, q] = phi_qp(h[n, p])`` (no bias); ``sum(1) + bias`` is :meth:`forward`."""
+        self._check_h(h, "KANLayer.edge_activations")
+        geo = self._geometry()
+        loc, _ = self._locate(h, geo)
+        phi = _EdgeSpline.apply(h, self._table(geo), loc, 0, 1)[0]
+        if self.base_weight is not None:
+            phi = phi + self._base(h).unsqueeze(-1) * self.base_weight.t()
+        return phi
+
+    def _local_derivatives(self, u: torch.Tensor, invh: torch.Tensor, order: int) -> list[torch.Tensor]:
+        """Stacked ``u^m`` and their first/second derivatives in ``h`` (with graph): each
+        ``(N, in, k + 1)``."""
+        p = self._powers(u)
+        k1 = len(p)
+        zero = torch.zeros_like(u)
+        ih = invh.unsqueeze(-1)
+        out = [torch.stack(p, -1)]
+        if order >= 1:
+            out.append(torch.stack([zero] + [m * p[m - 1] for m in range(1, k1)], -1) * ih)
+        if order >= 2:
+            d2 = torch.stack([zero, zero] + [m * (m - 1) * p[m - 2] for m in range(2, k1)], -1)
+            out.append(d2[..., :k1] * (ih * ih))
+        return out
+
+    def _check_jet(self, jet: Jet) -> None:
+        if not isinstance(jet, Jet):
+            raise TypeError(f"KANLayer.forward_jet expects a Jet, got {type(jet).__name__}")
+        h = jet.value
+        self._check_h(h, "KANLayer.forward_jet")
+        n, i = h.shape
+        if jet.order >= 1 and (jet.grad.dim() != 3 or tuple(jet.grad.shape[:2]) != (n, i)):
+            raise ValueError(f"KANLayer.forward_jet expects jet.grad of shape (N, {i}, d) with N = {n}, "
+                             f"got {tuple(jet.grad.shape)}")
+        if jet.order >= 2 and jet.hess_diag.shape != jet.grad.shape:
+            raise ValueError(f"KANLayer.forward_jet expects jet.hess_diag of shape {tuple(jet.grad.shape)}, "
+                             f"got {tuple(jet.hess_diag.shape)}")
+
+    def forward_jet(self, jet: Jet) -> Jet:
+        """Propagate a jet through the layer (see the module docstring for the formulas).
+
+        ``jet.value`` ``(N, in)``, ``jet.grad``/``jet.hess_diag`` ``(N, in, d)`` -> Jet with
+        ``value`` ``(N, out)``, ``grad``/``hess_diag`` ``(N, out, d)`` (as far as ``jet.order``
+        goes); exact and differentiable with respect to the parameters.
+        """
+        self._check_jet(jet)
+        h, g, s, order = jet.value, jet.grad, jet.hess_diag, jet.order
+        n, o = h.shape[0], self.out_features
+        geo = self._geometry()
+        loc, u = self._locate(h, geo)
+        table = self._table(geo)
+        if self._edgewise():
+            phi = list(_EdgeSpline.apply(h, table, loc, 0, order + 1))  # each (N, in, out)
+            if self.base_weight is not None:
+                wt = self.base_weight.t()
+                phi = [f + b.unsqueeze(-1) * wt for f, b in zip(phi, self._base_jet(h, order))]
+            value = phi[0].sum(1)
+            grad = hess = None
+            if order >= 1:
+                grad = (phi[1].unsqueeze(-1) * g.unsqueeze(2)).sum(1)  # (N, out, d)
+            if order >= 2:
+                hess = (phi[2].unsqueeze(-1) * g.square().unsqueeze(2) + phi[1].unsqueeze(-1) * s.unsqueeze(2)).sum(1)
+            if self.bias is not None:
+                value = value + self.bias
+            return Jet(value, grad, hess)
+        loc_d = self._local_derivatives(u, loc.invh, order)
+        chans = [loc_d[0].unsqueeze(1)]  # (N, c, in, k+1)
+        gt = st = None
+        if order >= 1:
+            gt = g.transpose(1, 2)  # (N, d, in)
+            chans.append(loc_d[1].unsqueeze(1) * gt.unsqueeze(-1))
+        if order >= 2:
+            st = s.transpose(1, 2)
+            chans.append(loc_d[2].unsqueeze(1) * gt.square().unsqueeze(-1) + loc_d[1].unsqueeze(1) * st.unsqueeze(-1))
+        vals = torch.cat(chans, 1) if len(chans) > 1 else chans[0]
+        c = vals.shape[1]
+        out = _SpMM.apply(vals.reshape(n, c, -1), table, loc.row_pattern(o))  # (N, c, out)
+        if self.base_weight is not None:
+            b0, b1, b2 = self._base_jet(h, order)
+            z = [b0.unsqueeze(1)]
+            if order >= 1:
+                z.append(b1.unsqueeze(1) * gt)
+            if order >= 2:
+                z.append(b2.unsqueeze(1) * gt.square() + b1.unsqueeze(1) * st)
+            z = torch.cat(z, 1) if len(z) > 1 else z[0]
+            out = out + torch.matmul(z, self.base_weight.t())
+        d = (c - 1) // 2 if order == 2 else c - 1
+        value = out[:, 0]
+        if self.bias is not None:
+            value = value + self.bias
+        grad = out[:, 1:1 + d].transpose(1, 2) if order >= 1 else None
+        hess = out[:, 1 + d:].transpose(1, 2) if order >= 2 else None
+        return Jet(value, grad, hess)
+
+    def forward_jet_input(self, x: torch.Tensor, order: int = 2) -> Jet:
+        """:meth:`forward_jet` of the identity jet at ``x`` (the first layer of a network).
+
+        ``x`` ``(N, in)`` -> Jet with ``grad``/``hess_diag`` ``(N, out, in)``.  Exploits that
+        ``d x_p / d x_j`` is the identity: ``grad[:, q, j] = phi_qj'(x_j)`` and
+        ``hess_diag[:, q, j] = phi_qj''(x_j)``, one edge each, no ``(N, in, in)`` seed.
+        """
+        self._check_h(x, "KANLayer.forward_jet_input")
+        if order not in (0, 1, 2):
+            raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+        geo = self._geometry()
+        loc, _ = self._locate(x, geo)
+        e = _EdgeSpline.apply(x, self._table(geo), loc, 0, order + 1)  # (order+1, N, in, out)
+        value = e[0].sum(1)
+        grad = hess = None
+        if self.base_weight is not None:
+            b0, b1, b2 = self._base_jet(x, order)
+            value = torch.addmm(value, b0, self.base_weight.t())
+        if order >= 1:
+            grad = e[1].transpose(1, 2)
+            if self.base_weight is not None:
+                grad = grad + b1.unsqueeze(1) * self.base_weight
+        if order >= 2:
+            hess = e[2].transpose(1, 2)
+            if self.base_weight is not None:
+                hess = hess + b2.unsqueeze(1) * self.base_weight
+        if self.bias is not None:
+            value = value + self.bias
+        return Jet(value, grad, hess)
+
+    # ------------------------------------------------------------------ grid changes
+    @torch.no_grad()
+    def _spline_values(self, h: torch.Tensor) -> torch.Tensor:
+        """Unscaled edge splines ``sum_i c[q, p, i] B_i(h_p)``: ``(N, in, out)`` (in chunks of
+        rows, so the gathered coefficient rows stay small)."""
+        geo = self._geometry()
+        table = self._table(geo, self.spline_weight)
+        step = max(1, _CHUNK * 8 // (self.in_features * self.out_features * (self.spline_order + 1)))
+        out = []
+        for start in range(0, h.shape[0], step):
+            loc, _ = self._locate(h[start:start + step], geo)
+            out.append(_edge_eval(loc, table, 0, 1)[0].view(-1, self.in_features, self.out_features))
+        return torch.cat(out) if len(out) > 1 else out[0]
+
+    @torch.no_grad()
+    def _fit(self, h: torch.Tensor, target: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        """Least-squares spline coefficients on the current grid: ``sum_n |sum_i c[q, p, i]
+        B_i(h[n, p]) - target[n, p, q]|^2`` minimal for every edge.  ``h`` ``(N, in)``, ``target``
+        ``(N, in, out)`` -> ``c`` ``(out, in, G + k)``, computed in float64.
+
+        ``dense``: QR least squares on the ``(N, G + k)`` basis matrix of each input (accurate to
+        round-off; for the few points of :meth:`refine`).  Otherwise normal equations assembled
+        from the local basis (memory ``O(N k)``), Jacobi-scaled, with a tiny ridge that keeps
+        B-splines without samples in their support at zero."""
+        i, nb, k1 = self.in_features, self.n_basis, self.spline_order + 1
+        target = target.double()
+        if dense:
+            b = self.basis_matrix(h).double().transpose(0, 1)  # (in, N, nb)
+            coef = torch.linalg.lstsq(b, target.transpose(0, 1)).solution  # (in, nb, out)
+            return coef.permute(2, 0, 1).to(self.spline_weight.dtype)
+        j, b = self.basis(h)
+        b = b.double()
+        idx = j.unsqueeze(-1) + torch.arange(k1, device=h.device)  # (N, in, k+1)
+        rows = torch.arange(i, device=h.device).view(1, i, 1) * nb + idx  # row in (in * nb)
+        gram = torch.zeros(i * nb, nb, dtype=torch.float64, device=h.device)
+        gram.index_put_((rows.unsqueeze(-1).expand(-1, -1, k1, k1).reshape(-1),
+                         idx.unsqueeze(-2).expand(-1, -1, k1, k1).reshape(-1)),
+                        (b.unsqueeze(-1) * b.unsqueeze(-2)).reshape(-1), accumulate=True)
+        rhs = torch.zeros(i * nb, self.out_features, dtype=torch.float64, device=h.device)
+        rhs.index_add_(0, rows.reshape(-1), (b.unsqueeze(-1) * target.unsqueeze(2)).reshape(-1, self.out_features))
+        gram, rhs = gram.view(i, nb, nb), rhs.view(i, nb, self.out_features)
+        diag = gram.diagonal(dim1=1, dim2=2)
+        scale = torch.where(diag > 0, diag, torch.ones_like(diag)).rsqrt()  # (in, nb)
+        gram = gram * scale.unsqueeze(-1) * scale.unsqueeze(-2)
+        gram = gram + 1e-14 * torch.eye(nb, dtype=torch.float64, device=h.device)
+        coef = torch.linalg.solve(gram, rhs * scale.unsqueeze(-1)) * scale.unsqueeze(-1)  # (in, nb, out)
+        return coef.permute(2, 0, 1).to(self.spline_weight.dtype)
+
+    def _set_grid(self, grid: torch.Tensor) -> None:
+        grid = grid.to(dtype=self.grid.dtype, device=self.grid.device).contiguous()
+        if grid.shape == self.grid.shape:
+            self.grid.copy_(grid)
+        else:
+            self.grid = grid
+        self._geo = None
+
+    @torch.no_grad()
+    def update_grid(self, h: torch.Tensor) -> None:
+        """Adapt the knots to samples of the layer input, keeping the function.
+
+        ``h``: ``(N, in)``.  Per input, the ``G + 1`` interior knots become
+        ``grid_eps * uniform(min, max) + (1 - grid_eps) * quantiles`` of the samples, extended by
+        ``k`` knots of spacing ``(max - min) / G`` beyond each end; the spline coefficients are
+        refitted by least squares so each edge function is preserved at the samples (the base
+        branch does not depend on the grid).  Parameters are updated in place (same objects).
+        """
+        self._check_h(h, "KANLayer.update_grid")
+        if h.shape[0] < 1:
+            raise ValueError("KANLayer.update_grid needs at least one sample, got 0 rows")
+        h = h.detach()
+        target = self._spline_values(h)
+        k, g = self.spline_order, self.grid_size
+        hs = h.double()
+        lo, hi = hs.amin(0), hs.amax(0)
+        span = hi - lo
+        small = span <= 1e-8 * hs.abs().amax(0).clamp_min(1.0)
+        pad = torch.where(small, 1e-3 * hs.abs().amax(0).clamp_min(1.0), torch.zeros_like(span))
+        lo, hi = lo - pad, hi + pad
+        span = hi - lo
+        qs = torch.linspace(0, 1, g + 1, dtype=torch.float64, device=h.device)
+        srt = hs.sort(0).values
+        pos = qs * (hs.shape[0] - 1)
+        below = pos.floor().long().clamp_(max=max(hs.shape[0] - 2, 0))
+        frac = (pos - below).unsqueeze(1)
+        above = (below + 1).clamp_(max=hs.shape[0] - 1)
+        adaptive = (srt[below] + frac * (srt[above] - srt[below])).t().contiguous()  # (in, G+1) quantiles
+        adaptive[:, 0], adaptive[:, -1] = lo, hi
+        uniform = lo.unsqueeze(1) + span.unsqueeze(1) * qs
+        eps = torch.full_like(lo, self.grid_eps)
+        eps = torch.where(small, torch.ones_like(eps), eps)
+        inner = eps.unsqueeze(1) * uniform + (1 - eps.unsqueeze(1)) * adaptive
+        # knots closer than 1e-3 of a uniform cell (repeated samples, grid_eps = 0): mix in uniform
+        crowded = (inner.diff(dim=1) < 1e-3 * (span / g).unsqueeze(1)).any(1)
+        eps2 = torch.where(crowded, eps.clamp_min(1e-2), eps)
+        inner = eps2.unsqueeze(1) * uniform + (1 - eps2.unsqueeze(1)) * adaptive
+        step = (span / g).unsqueeze(1)
+        ext = torch.arange(1, k + 1, dtype=torch.float64, device=h.device)
+        grid = torch.cat([inner[:, :1] - step * ext.flip(0), inner, inner[:, -1:] + step * ext], 1)
+        self._set_grid(grid)
+        self.spline_weight.copy_(self._fit(h, target))
+
+    @torch.no_grad()
+    def refine(self, new_grid_size: int) -> "KANLayer":
+        """Move the splines to a grid of ``new_grid_size`` intervals over the same range(s)
+        (grid extension), keeping each edge function: least squares on ``k + 2`` points per
+        new interval, exact to round-off when the new grid nests the old one (e.g. 5 -> 10).
+        A uniform grid stays uniform; an adapted grid is subdivided by interpolating its knots.
+        ``spline_weight`` and ``grid`` are replaced (new shapes); returns ``self``."""
+        new_g = _check_int(new_grid_size, "new_grid_size", 1)
+        k, g, i = self.spline_order, self.grid_size, self.in_features
+        geo = self._geometry()
+        old = self.grid.double()
+        inner = old[:, k:k + g + 1]
+        lo, hi = inner[:, 0], inner[:, -1]
+        if geo.uniform:
+            unit = torch.arange(-k, new_g + k + 1, dtype=torch.float64, device=old.device) / new_g
+            grid = lo.unsqueeze(1) + (hi - lo).unsqueeze(1) * unit
+            grid[:, k + new_g] = hi
+        else:
+            pos = torch.arange(new_g + 1, dtype=torch.float64, device=old.device) * (g / new_g)
+            left = pos.floor().long().clamp_(max=g - 1)
+            frac = pos - left
+            new_inner = inner[:, left] + frac * (inner[:, left + 1] - inner[:, left])
+            new_inner[:, 0], new_inner[:, -1] = lo, hi
+            step = ((hi - lo) / new_g).unsqueeze(1)
+            ext = torch.arange(1, k + 1, dtype=torch.float64, device=old.device)
+            grid = torch.cat([new_inner[:, :1] - step * ext.flip(0), new_inner, new_inner[:, -1:] + step * ext], 1)
+        # sample points: k + 2 per new interval, interior, in every input's range
+        fr = (torch.arange(k + 2, dtype=torch.float64, device=old.device) + 0.5) / (k + 2)
+        ginner = grid[:, k:k + new_g + 1]
+        pts = (ginner[:, :-1].unsqueeze(-1) + ginner.diff(dim=1).unsqueeze(-1) * fr).reshape(i, -1).t()
+        pts = pts.to(self.spline_weight.dtype).contiguous()
+        target = self._spline_values(pts)
+        self.grid_size = new_g
+        self._set_grid(grid)
+        requires_grad = self.spline_weight.requires_grad
+        self.spline_weight = nn.Parameter(
+            torch.zeros(self.out_features, i, new_g + k, dtype=self.spline_weight.dtype,
+                        device=self.spline_weight.device), requires_grad=requires_grad)
+        self.spline_weight.data.copy_(self._fit(pts, target, dense=True))
+        return self
+
+    # ------------------------------------------------------------------ state_dict
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._geo = None
+
+
+# --------------------------------------------------------------------------------------------
+# network
+# --------------------------------------------------------------------------------------------
+class KAN(Model):
+    """B-spline Kolmogorov–Arnold network: a stack of :class:`KANLayer`.
+
+    Args:
+        widths: layer widths ``[in, hidden..., out]``, e.g. ``[2, 10, 1]`` (copied, never mutated).
+        grid_size, spline_order, grid_range, base_activation, grid_eps, bias, noise_scale:
+            passed to every :class:`KANLayer`.
+        dtype, device: of the parameters (``None``: torch defaults).
+        seed: if given, the initial parameters are drawn from ``torch.Generator().manual_seed(seed)``
+            (identical on every device); otherwise from torch's global generator.
+
+    ``forward(x)``: ``(N, widths[0])`` -> ``(N, widths[-1])``.  Trainable parameters per layer:
+    ``in * out * (G + k + 2) + out`` (``G + k`` spline coefficients, ``w_s`` and ``w_b`` per edge,
+    one bias per node).
+    """
+
+    def __init__(self, widths: Sequence[int], grid_size: int = 5, spline_order: int = 3,
+                 grid_range: Sequence[float] = (-1.0, 1.0), base_activation: str = "silu",
+                 grid_eps: float = 0.02, bias: bool = True, noise_scale: float = 0.1,
+                 dtype: torch.dtype | None = None, device: torch.device | str | None = None,
+                 seed: int | None = None):
+        super().__init__(widths)
+        self.grid_size = _check_int(grid_size, "grid_size", 1)
+        self.spline_order = _check_int(spline_order, "spline_order", 1)
+        self.grid_range = _check_grid_range(grid_range)
+        self.base_activation = _check_activation(base_activation)
+        if seed is not None:
+            seed = _check_int(seed, "seed", 0)
+        self.layers = nn.ModuleList(
+            KANLayer(a, b, self.grid_size, self.spline_order, self.grid_range, self.base_activation,
+                     grid_eps, bias, noise_scale, dtype=dtype, device=device)
+            for a, b in zip(self.widths[:-1], self.widths[1:])
+        )
+        if seed is not None:
+            self.reset_parameters(torch.Generator().manual_seed(seed))
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Re-draw every layer's parameters (see :meth:`KANLayer.reset_parameters`)."""
+        for layer in self.layers:
+            layer.reset_parameters(generator)
+
+    def extra_repr(self) -> str:
+        return (f"widths={self.widths}, grid_size={self.grid_size}, spline_order={self.spline_order}, "
+                f"base_activation={self.base_activation!r}")
+
+    @torch.no_grad()
+    def update_grid(self, x: torch.Tensor) -> None:
+        """Adapt every layer's knots to its inputs at the samples ``x`` ``(N, in)`` (layer by
+        layer, each seeing the already updated layers' outputs), keeping the function
+        (see :meth:`KANLayer.update_grid`).  Parameters keep their identity and shapes."""
+        self._check(x)
+        h = x.detach()
+        for layer in self.layers:
+            layer.update_grid(h)
+            h = layer(h)
+
+    def refine(self, new_grid_size: int) -> "KAN":
+        """Grid extension: every layer moves to ``new_grid_size`` intervals keeping its
+        function (see :meth:`KANLayer.refine`).  Replaces the spline parameters (create a new
+        optimizer afterwards); updates ``grid_size``; returns ``self``."""
+        new_grid_size = _check_int(new_grid_size, "new_grid_size", 1)
+        for layer in self.layers:
+            layer.refine(new_grid_size)
+        self.grid_size = new_grid_size
+        return self
+
+    def regularization_loss(self, x: torch.Tensor, lamb_l1: float = 1.0, lamb_entropy: float = 2.0) -> torch.Tensor:
+        """The KAN paper's sparsification penalty (section 2.5.1) on the batch ``x`` ``(N, in)``.
+
+        For every layer the L1 norm of edge ``p -> q`` is ``|phi_qp|_1 = mean_n |phi_qp(h_np)|``;
+        the layer contributes ``lamb_l1 * sum_qp |phi_qp|_1 + lamb_entropy * S`` with the entropy
+        ``S = -sum_qp (|phi_qp|_1 / total) log(|phi_qp|_1 / total)``.  Returns a scalar tensor,
+        differentiable in the parameters.  ``x`` is explicit: ``forward`` keeps no state.
+        """
+        self._check(x)
+        lamb_l1 = _check_real(lamb_l1, "lamb_l1", 0.0)
+        lamb_entropy = _check_real(lamb_entropy, "lamb_entropy", 0.0)
+        total = x.new_zeros(())
+        h = x
+        for layer in self.layers:
+            phi = layer.edge_activations(h)  # (N, in, out)
+            l1 = phi.abs().mean(0)
+            s = l1.sum()
+            p = l1 / s.clamp_min(torch.finfo(x.dtype).tiny)
+            entropy = -(p * torch.log(p.clamp_min(torch.finfo(x.dtype).tiny))).sum()
+            total = total + lamb_l1 * s + lamb_entropy * entropy
+            h = phi.sum(1)
+            if layer.bias is not None:
+                h = h + layer.bias
+        return total
+
+    @torch.no_grad()
+    def activation_curves(self, n: int = 200) -> list[dict]:
+        """Every edge function sampled over its grid range, for plotting (the paper's view).
+
+        Returns one dict per layer: ``"x"`` ``(n, in)`` (column ``p`` spans input ``p``'s knot
+        range) and ``"phi"`` ``(n, in, out)`` with ``phi[:, p, q] = phi_qp(x[:, p])``.
+        """
+        n = _check_int(n, "n", 2)
+        curves = []
+        for layer in self.layers:
+            k, g = layer.spline_order, layer.grid_size
+            lo, hi = layer.grid[:, k], layer.grid[:, k + g]
+            t = torch.linspace(0, 1, n, dtype=lo.dtype, device=lo.device).unsqueeze(1)
+            x = (lo + (hi - lo) * t).contiguous()
+            curves.append({"x": x, "phi": layer.edge_activations(x)})
+        return curves
