@@ -81,6 +81,27 @@ def check_widths(widths: Sequence[int], name: str = "widths") -> list[int]:
     return out
 
 
+def check_int(value, name: str, minimum: int) -> int:
+    """Return ``value`` as an ``int`` if it is an integer ``>= minimum``; otherwise raise a
+    ``TypeError``/``ValueError`` naming ``name``, the value and what is allowed."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_dtype(dtype) -> None:
+    """Raise ``TypeError`` unless ``dtype`` is ``None`` or a floating-point ``torch.dtype``."""
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        raise TypeError(f"dtype must be None or a floating-point torch.dtype (e.g. torch.float64), "
+                        f"got {dtype!r}")
+
+
 def check_input(x: torch.Tensor, in_features: int, owner: str) -> None:
     """Raise a clear error unless ``x`` is a floating-point tensor of shape ``(N, in_features)``."""
     if not isinstance(x, torch.Tensor):

@@ -18,13 +18,12 @@ recurrences (never through ``cos(n arccos s)``, whose derivatives blow up at ``s
 """
 from __future__ import annotations
 
-import operator
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from .base import Jet, Model
+from .base import Jet, Model, check_dtype, check_int
 
 __all__ = ["chebyshev_basis", "ChebyKANLayer", "ChebyKAN"]
 
@@ -46,7 +45,7 @@ def chebyshev_basis(s: torch.Tensor, degree: int, order: int = 0) -> tuple[torch
         ``1 + order`` tensors of shape ``(..., D + 1)``; entry ``[..., n]`` is the n-th
         polynomial (or its derivative with respect to ``s``) at ``s``.
     """
-    degree = _check_degree(degree, minimum=0)
+    degree = check_int(degree, "degree", 0)
     if order not in (0, 1, 2):
         raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
     if not isinstance(s, torch.Tensor) or not torch.is_floating_point(s):
@@ -73,36 +72,6 @@ def chebyshev_basis(s: torch.Tensor, degree: int, order: int = 0) -> tuple[torch
     return tuple(out)
 
 
-def _check_degree(degree, minimum: int = 1) -> int:
-    if isinstance(degree, bool):
-        raise TypeError(f"degree must be an integer >= {minimum}, got {degree!r}")
-    try:
-        degree = operator.index(degree)
-    except TypeError:
-        raise TypeError(f"degree must be an integer >= {minimum}, got {degree!r}") from None
-    if degree < minimum:
-        raise ValueError(f"degree must be an integer >= {minimum}, got {degree!r}")
-    return degree
-
-
-def _check_features(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a positive integer, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _check_dtype(dtype) -> None:
-    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
-        raise TypeError(f"dtype must be None or a floating-point torch.dtype (e.g. torch.float64), "
-                        f"got {dtype!r}")
-
-
 class ChebyKANLayer(nn.Module):
     """One ChebyKAN layer: ``out_q = b_q + sum_p sum_{n=1}^{D} c_pqn T_n(tanh h_p)``.
 
@@ -118,10 +87,10 @@ class ChebyKANLayer(nn.Module):
     def __init__(self, in_features: int, out_features: int, degree: int = 8, bias: bool = True,
                  dtype: torch.dtype | None = None, device: torch.device | str | None = None):
         super().__init__()
-        self.in_features = _check_features(in_features, "in_features")
-        self.out_features = _check_features(out_features, "out_features")
-        self.degree = _check_degree(degree)
-        _check_dtype(dtype)
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
+        self.degree = check_int(degree, "degree", 1)
+        check_dtype(dtype)
         kw = {"dtype": dtype, "device": device}
         self.coef = nn.Parameter(torch.empty(self.in_features, self.out_features, self.degree, **kw))
         if bias:
@@ -308,8 +277,8 @@ class ChebyKAN(Model):
     def __init__(self, widths: Sequence[int], degree: int = 8, bias: bool = True,
                  dtype: torch.dtype | None = None, device: torch.device | str | None = None):
         super().__init__(widths)
-        self.degree = _check_degree(degree)
-        _check_dtype(dtype)
+        self.degree = check_int(degree, "degree", 1)
+        check_dtype(dtype)
         self.bias = bool(bias)
         self.layers = nn.ModuleList(
             ChebyKANLayer(a, b, self.degree, bias=self.bias, dtype=dtype, device=device)
@@ -330,7 +299,7 @@ class ChebyKAN(Model):
         Returns one dict per layer with ``"x"`` ``(n, in)`` (the same grid for each input) and
         ``"phi"`` ``(n, in, out)``; ``x_range`` is the sampled interval of edge inputs.
         """
-        n = _check_features(n, "n")
+        n = check_int(n, "n", 1)
         curves = []
         for layer in self.layers:
             p = layer.coef

@@ -12,14 +12,13 @@ jet (value, gradient, Hessian diagonal) to a jet exactly: for ``z = W h + b`` an
 from __future__ import annotations
 
 import math
-import operator
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Jet, Model
+from .base import Jet, Model, check_dtype, check_int
 
 __all__ = ["ACTIVATIONS", "DenseLayer", "MLP"]
 
@@ -95,24 +94,6 @@ def _check_activation(activation, allow_none: bool) -> str | None:
     return name
 
 
-def _check_features(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a positive integer, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _check_dtype(dtype) -> None:
-    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
-        raise TypeError(f"dtype must be None or a floating-point torch.dtype (e.g. torch.float64), "
-                        f"got {dtype!r}")
-
-
 class DenseLayer(nn.Module):
     """``y = sigma(W h + b)``, or ``y = W h + b`` when ``activation`` is ``None``.
 
@@ -125,10 +106,10 @@ class DenseLayer(nn.Module):
                  bias: bool = True, dtype: torch.dtype | None = None,
                  device: torch.device | str | None = None):
         super().__init__()
-        self.in_features = _check_features(in_features, "in_features")
-        self.out_features = _check_features(out_features, "out_features")
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
         self.activation = _check_activation(activation, allow_none=True)
-        _check_dtype(dtype)
+        check_dtype(dtype)
         kw = {"dtype": dtype, "device": device}
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features, **kw))
         if bias:
@@ -239,7 +220,7 @@ class MLP(Model):
                  dtype: torch.dtype | None = None, device: torch.device | str | None = None):
         super().__init__(widths)
         self.activation = _check_activation(activation, allow_none=False)
-        _check_dtype(dtype)
+        check_dtype(dtype)
         self.bias = bool(bias)
         last = len(self.widths) - 2
         self.layers = nn.ModuleList(
