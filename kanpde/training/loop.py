@@ -205,7 +205,9 @@ class _Trainer:
                 for v in b.values():
                     if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] == self.problem.domain.dim:
                         operators.with_time_axis(v, axis)
-            r = cond.residual(b, self._u_fn())
+            # value-only conditions (Dirichlet, data) need no derivative propagation
+            order = 2 if getattr(cond, "needs_derivatives", True) else 0
+            r = cond.residual(b, self._u_fn(order))
             terms[cond.name] = r.pow(2).mean()
         return terms
 
