@@ -87,7 +87,7 @@ def test_default_run_writes_plots(tmp_path):
 
 
 def test_killed_then_resumed_run_matches_uninterrupted(tmp_path):
-    args = ["problem=poisson1d", "model=kan", "optim=adam", "optim.stages.0.steps=600", "eval.every=20",
+    args = ["problem=poisson1d", "model=kan", "optim=adam", "optim.stages.0.steps=1200", "eval.every=20",
             "sampler.n_interior=200", "sampler.n_boundary=2", "eval.n_points=200", "plots=false",
             "progress=false", "model.grid_size=8"]
     full = tmp_path / "full"
