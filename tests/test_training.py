@@ -163,3 +163,14 @@ def test_options_are_validated_with_clear_messages():
 def test_resume_without_checkpoint_names_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
         kanpde.solve(Poisson1D(), MLP([1, 4, 1]), stages=lbfgs(5), output_dir=tmp_path, resume=True, **FAST)
+
+
+def test_space_time_heat_equation():
+    from problems.heat import Heat1D
+
+    problem = Heat1D()
+    assert problem.time_axis == 1
+    res = kanpde.solve(problem, KAN([2, 6, 1], grid_size=5, grid_range=(0, 1), seed=0), stages=lbfgs(150),
+                       seed=0, n_interior=400, n_boundary=100, n_eval=900, eval_every=50, progress=False)
+    assert {"loss_residual", "loss_dirichlet_boundary", "loss_initial"} <= set(res.history)
+    assert res.metrics["rel_l2"] < 2e-2, res.metrics

@@ -170,13 +170,20 @@ class _Trainer:
         for i, cond in enumerate(self.problem.conditions):
             n = getattr(cond, "n_points", None) or o.n_boundary
             batch = cond.sample(domain, n, method=o.sampler, seed=_derive_seed(o.seed, round_, i + 1))
-            self.batches.append({k: self._points(v) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-                                 for k, v in batch.items()})
+            self.batches.append({k: self._batch_tensor(v) for k, v in batch.items()})
 
     def _points(self, x: torch.Tensor) -> torch.Tensor:
         x = self._cast(torch.as_tensor(x))
         axis = getattr(self.problem.domain, "time_axis", None)
         return x if axis is None else operators.with_time_axis(x, axis)
+
+    def _batch_tensor(self, v):
+        """Cast a condition batch entry; point sets (``x``, ``x_pair``) keep the time axis."""
+        if not (isinstance(v, torch.Tensor) and v.is_floating_point()):
+            return v
+        if v.dim() == 2 and v.shape[1] == self.problem.domain.dim:
+            return self._points(v)
+        return self._cast(v)
 
     def _u_fn(self, order: int = 2) -> Callable[[torch.Tensor], torch.Tensor]:
         def u_fn(x: torch.Tensor) -> torch.Tensor:
@@ -189,26 +196,15 @@ class _Trainer:
         return float(self.opts.weights.get(name, default))
 
     def _loss_terms(self) -> dict[str, torch.Tensor]:
-        x = self.x_interior.detach()
-        if self.x_needs_grad:
-            x.requires_grad_(True)
-        axis = getattr(self.problem.domain, "time_axis", None)
-        if axis is not None:
-            operators.with_time_axis(x, axis)
+        # a fresh alias of the points each evaluation, so no gradient accumulates on them
+        x = self._points(self.x_interior.detach().requires_grad_(self.x_needs_grad))
         u = self._u_fn()(x)
-        terms = {}
-        for name, r in self.problem.residual_terms(x, u).items():
-            terms[name] = r.pow(2).mean()
+        terms = {name: r.pow(2).mean() for name, r in self.problem.residual_terms(x, u).items()}
         for cond, batch in zip(self.problem.conditions, self.batches):
-            b = {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-            if axis is not None:
-                for v in b.values():
-                    if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] == self.problem.domain.dim:
-                        operators.with_time_axis(v, axis)
-            # value-only conditions (Dirichlet, data) need no derivative propagation
+            # value-only conditions (Dirichlet, data) need no derivative propagation; conditions
+            # that differentiate make their own requires-grad copy of the points
             order = 2 if getattr(cond, "needs_derivatives", True) else 0
-            r = cond.residual(b, self._u_fn(order))
-            terms[cond.name] = r.pow(2).mean()
+            terms[cond.name] = cond.residual(batch, self._u_fn(order)).pow(2).mean()
         return terms
 
     def _weights(self) -> dict[str, float]:
