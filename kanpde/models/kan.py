@@ -54,6 +54,15 @@ with ``phi'`` and ``phi''`` from the derivatives of the local powers ``u^m`` (sa
 and of the base activation in closed form.  The first layer uses that ``dx_p/dx_j`` is the
 identity (:meth:`KANLayer.forward_jet_input`): its gradient and Hessian diagonal are single
 edge derivatives.
+
+For second-order jets of edge-by-edge layers (the training path) the whole layer is one
+autograd node, :class:`_EdgeJet`, with its backward pass written out (differentiable once, as
+the loss on a Laplacian needs).  It works input-major with the points innermost: the table is
+gathered plane by plane (``(k + 1, out, in * N)``), the edge derivatives, jet products and the
+table adjoint are elementwise operations on contiguous planes, and the gradient/Hessian
+channels travel between such layers as ``(out, d, N)`` planes (returned as ``(N, out, d)``
+views).  Sums over the inputs run point-major, as in the per-edge evaluation it replaces, so
+the jet's values are unchanged bit for bit on narrow networks.
 """
 from __future__ import annotations
 
@@ -383,6 +392,7 @@ class _Local:
         self._ih: torch.Tensor | None = None
         self._gathered: tuple | None = None
         self._rows: _Pattern | None = None
+        self.ht: torch.Tensor | None = None  # the inputs, (in, N), when located input-major
 
     def power(self, m: int) -> torch.Tensor:
         """``u^m``, ``(N * in, 1)``."""
@@ -555,6 +565,206 @@ class _EdgeSplineT(torch.autograd.Function):
             for i in want:
                 d_ys[i] = cur[i - lo]
         return (d_h, None, None, *d_ys)
+
+
+def _base_derivatives(name: str, z: torch.Tensor, order: int) -> list[torch.Tensor]:
+    """``b(z), b'(z), .., b^(order)(z)`` (``order <= 3``) of a base activation, without graph."""
+    if name == "silu":
+        sg = torch.sigmoid(z)
+        a = sg * (1 - sg)  # sigma'
+        w = 1 - 2 * sg  # sigma'' / sigma'
+        out = [F.silu(z), sg * (1 + z * (1 - sg)), a * (2 + z * w)]
+        if order >= 3:
+            out.append(a * (w * (3 + z * w) - 2 * z * a))
+    elif name == "tanh":
+        t = torch.tanh(z)
+        d1 = 1 - t * t
+        out = [t, d1, -2 * t * d1]
+        if order >= 3:
+            out.append(-2 * d1 * (d1 - 2 * t * t))
+    else:  # identity
+        out = [z, torch.ones_like(z), torch.zeros_like(z)]
+        if order >= 3:
+            out.append(torch.zeros_like(z))
+    return out[:order + 1]
+
+
+def _planar_eval(loc: _Local, table: torch.Tensor, count: int) -> list[torch.Tensor]:
+    """:func:`_edge_eval` with the edges innermost: ``E[r]`` ``(O, in * N)`` for ``r < count``
+    (``loc`` input-major), the same arithmetic per element.  The table rows are gathered plane
+    by plane, so every product below broadcasts over outer dimensions only."""
+    k, k1, o = loc.k, loc.k1, table.shape[1]
+    e_n = loc.n * loc.i
+    tt = table.view(loc.n_blocks, k1, o).permute(1, 2, 0).reshape(k1 * o, loc.n_blocks)
+    a = tt.gather(1, loc.blk.view(1, e_n).expand(k1 * o, e_n)).view(k1, o, e_n)  # (k+1, O, E)
+    u = loc.u.view(1, e_n)
+    out = []
+    for r in range(count):
+        if r > k:
+            out.append(table.new_zeros(o, e_n))
+            continue
+        if r == k:
+            e = a[k] * float(math.factorial(k))
+        else:
+            acc = a[k]
+            for m in range(k - 1, r, -1):
+                acc = torch.addcmul(a[m], acc, u, value=(m + 1) / (m + 1 - r))
+            e = torch.addcmul(a[r], acc, u, value=r + 1.0)
+            if r > 1:
+                e.mul_(float(math.factorial(r)))
+        if r > 0:
+            e.mul_(loc.invh_pow(r).view(1, e_n))
+        out.append(e)
+    return out
+
+
+def _planar_adjoint(loc: _Local, ds: Sequence[torch.Tensor | None], o: int) -> torch.Tensor:
+    """Adjoint of :func:`_planar_eval` (orders ``0, 1, ..``) in the table: ``ds[r]`` ``(O, in * N)``
+    (or ``(O, 1, N)``, broadcast over the inputs; or ``None``) -> ``(in * G * (k + 1), O)``."""
+    k, k1 = loc.k, loc.k1
+    e_n = loc.n * loc.i
+    ref = next(d for d in ds if d is not None)
+    terms = [(r, d.expand(o, loc.n, loc.i).reshape(o, e_n) if d.dim() == 3 else d)
+             for r, d in enumerate(ds) if d is not None and r <= k]
+    if not terms:
+        return ref.new_zeros(loc.n_blocks * k1, o)
+    zs = [(r, d if r == 0 else d * loc.invh_pow(r).view(1, e_n)) for r, d in terms]
+    lo = zs[0][0]
+    v = ref.new_empty(k1 - lo, o, e_n)  # planes m < lo receive nothing
+    for m in range(lo, k1):
+        vm = v[m - lo]
+        first = True
+        for r, z in zs:
+            if r > m:
+                break
+            c = float(math.perm(m, r))
+            if first:
+                if m == r:
+                    torch.mul(z, c, out=vm)
+                else:
+                    torch.mul(loc.power(m - r).view(1, e_n), z, out=vm)
+                    if c != 1:
+                        vm.mul_(c)
+                first = False
+            elif m == r:
+                vm.add_(z, alpha=c)
+            else:
+                vm.addcmul_(loc.power(m - r).view(1, e_n), z, value=c)
+    t = ref.new_zeros(k1, o, loc.n_blocks)
+    t[lo:].view((k1 - lo) * o, loc.n_blocks).index_add_(1, loc.blk.reshape(-1), v.view(-1, e_n))
+    return t.permute(2, 0, 1).reshape(loc.n_blocks * k1, o)
+
+
+class _EdgeJet(torch.autograd.Function):
+    """Second-order jet of an edge-by-edge layer in one autograd node (differentiable once).
+
+    ``apply(h, g, s, table, wb, loc, base, first)`` -> ``(value, grad, hess)``: ``value``
+    ``(N, O)`` (no bias), ``grad``/``hess`` ``(N, O, d)``.  With ``phi_r[q, p, n]`` the ``r``-th
+    ``h``-derivative of edge ``p -> q`` at ``h[n, p]`` (spline from ``table`` plus
+    ``wb[q, p] b^(r)``): ``value = sum_p phi_0``, ``grad = sum_p phi_1 g``,
+    ``hess = sum_p phi_2 g^2 + phi_1 s``.  ``first``: the input layer (``g`` the identity,
+    ``s = 0``; ``g``/``s`` are ``None``, ``d = in``, ``grad[n, q, p] = phi_1[q, p, n]``).
+
+    ``loc`` locates ``h`` input-major (:meth:`KANLayer._locate_t`, edge ``p * N + n``), and
+    everything inside runs on planes with the points innermost (``(O, in, N)``, ``(in, d, N)``),
+    so every elementwise product is contiguous or broadcasts over outer dimensions only.
+    ``grad``/``hess`` are returned as ``(N, O, d)`` views of ``(O, d, N)`` planes, which the
+    next layer reads back without a copy.  The backward pass is written out (one more edge
+    derivative for ``dh``) on the same gathered table rows: no per-power autograd graph.
+    """
+
+    @staticmethod
+    def forward(ctx, h, g, s, table, wb, loc, base, first):
+        ctx.set_materialize_grads(False)
+        i, n, o = loc.n, loc.i, table.shape[1]  # loc is input-major: blk (in, N)
+        need_h = ctx.needs_input_grad[0]
+        es = [e.view(o, i, n) for e in _planar_eval(loc, table, 4 if need_h else 3)]  # (O, in, N)
+        bs = None
+        if wb is not None:
+            bs = _base_derivatives(base, loc.ht, len(es) - 1)  # each (in, N)
+            w3 = wb.unsqueeze(-1)
+            if first:  # as forward(): sum of splines, then the base branch as one product
+                value = torch.addmm(es[0].sum(1).t(), bs[0].t(), wb.t())
+            else:  # summed point-major, in the order of forward()
+                value = (es[0] + w3 * bs[0]).permute(2, 1, 0).contiguous().sum(1)
+            phi = [e + w3 * b for e, b in zip(es[1:], bs[1:])]
+        else:
+            value = es[0].sum(1).t()
+            phi = es[1:]
+        gp = sp = g2 = None
+        if first:
+            gr, hs = phi[0], phi[1]  # (O, d = in, N)
+        else:
+            gp = _planes(g)  # (in, d, N)
+            sp = _planes(s)
+            g2 = gp * gp
+            p1, p2 = phi[0].unsqueeze(2), phi[1].unsqueeze(2)  # (O, in, 1, N)
+            # sums over the inputs point-major (the summation order of the nested-autograd path)
+            gr = (p1 * gp).permute(3, 1, 0, 2).contiguous().sum(1).permute(1, 2, 0)  # (O, d, N)
+            hs = (p2 * g2 + p1 * sp).permute(3, 1, 0, 2).contiguous().sum(1).permute(1, 2, 0)
+        ctx.loc, ctx.first, ctx.bs = loc, first, bs
+        ctx.save_for_backward(gp, sp, g2, *phi)
+        return value, gr.permute(2, 0, 1), hs.permute(2, 0, 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gv, gg, gh):
+        gp, sp, g2, *phi = ctx.saved_tensors  # phi: derivatives 1, 2 (, 3), (O, in, N)
+        loc, first, bs = ctx.loc, ctx.first, ctx.bs
+        i, n = loc.n, loc.i
+        o = phi[0].shape[0]
+        need_h, need_g, need_s, need_t, need_w = ctx.needs_input_grad[:5]
+        ggp = None if gg is None else _planes(gg)  # (O, d, N)
+        ghp = None if gh is None else _planes(gh)
+        d1 = d2 = None  # d loss / d phi_1, d phi_2: (O, in, N)
+        if first:
+            d1, d2 = ggp, ghp
+        else:
+            if ggp is not None:
+                d1 = (ggp.unsqueeze(1) * gp).sum(2)
+            if ghp is not None:
+                gh1 = ghp.unsqueeze(1)  # (O, 1, d, N)
+                t = (gh1 * sp).sum(2)
+                d1 = t if d1 is None else d1 + t
+                d2 = (gh1 * g2).sum(2)
+        gvt = None if gv is None else gv.t()  # (O, N)
+        d_h = d_g = d_s = d_t = d_w = None
+        if need_h:
+            tot = None
+            for a, b in ((None if gvt is None else gvt.unsqueeze(1), phi[0]), (d1, phi[1]),
+                         (d2, phi[2] if len(phi) > 2 else None)):
+                if a is not None and b is not None:
+                    tot = a * b if tot is None else tot.addcmul_(a, b)
+            if tot is not None:
+                d_h = tot.sum(0).t()
+        if not first:
+            if need_g and (ggp is not None or ghp is not None):
+                acc = None
+                if ggp is not None:
+                    acc = (phi[0].unsqueeze(2) * ggp.unsqueeze(1)).sum(0)  # (in, d, N)
+                if ghp is not None:
+                    t = (phi[1].unsqueeze(2) * ghp.unsqueeze(1)).sum(0).mul_(2 * gp)
+                    acc = t if acc is None else acc.add_(t)
+                d_g = acc.permute(2, 0, 1)
+            if need_s and ghp is not None:
+                d_s = (phi[0].unsqueeze(2) * ghp.unsqueeze(1)).sum(0).permute(2, 0, 1)
+        if need_t and (gv is not None or d1 is not None or d2 is not None):
+            d0 = None if gvt is None else gvt.unsqueeze(1)  # (O, 1, N)
+            d_t = _planar_adjoint(loc, [d0, None if d1 is None else d1.reshape(o, i * n),
+                                        None if d2 is None else d2.reshape(o, i * n)], o)
+        if need_w and bs is not None:
+            acc = None if gv is None else (bs[0] @ gv).t()  # (O, in)
+            for b, d in ((bs[1], d1), (bs[2], d2)):
+                if d is not None:
+                    t = (d * b).sum(-1)
+                    acc = t if acc is None else acc + t
+            d_w = acc
+        return d_h, d_g, d_s, d_t, d_w, None, None, None
+
+
+def _planes(t: torch.Tensor) -> torch.Tensor:
+    """``(N, a, b)`` -> contiguous ``(a, b, N)`` (free for the views :class:`_EdgeJet` returns)."""
+    return t.permute(1, 2, 0).contiguous()
 
 
 # --------------------------------------------------------------------------------------------
@@ -752,6 +962,27 @@ class KANLayer(nn.Module):
             u = (h - geo.left.take(blk)) * invh
         return _Local(blk, u, invh, self.spline_order, self.in_features * g), u
 
+    def _locate_t(self, h: torch.Tensor, geo: _Geometry) -> _Local:
+        """:meth:`_locate` input-major and without graph: ``blk``/``u`` ``(in, N)`` (edge
+        ``p * N + n``); the record also keeps ``ht = h.t()`` (contiguous, detached)."""
+        g = self.grid_size
+        ht = h.detach().t().contiguous()
+        offset = (torch.arange(self.in_features, device=h.device) * g).unsqueeze(1)
+        if geo.uniform:
+            invh = geo.invh.unsqueeze(1)
+            xi = (ht - geo.lo.unsqueeze(1)) * invh
+            j = xi.floor().clamp_(0, g - 1).nan_to_num_(0.0)
+            u = xi - j
+            blk = j.long() + offset
+        else:
+            j = torch.searchsorted(geo.inner, ht, right=True).sub_(1).clamp_(0, g - 1)
+            blk = j + offset
+            invh = geo.invh_flat.take(blk)
+            u = (ht - geo.left.take(blk)) * invh
+        loc = _Local(blk, u, invh, self.spline_order, self.in_features * g)
+        loc.ht = ht
+        return loc
+
     def _powers(self, u: torch.Tensor) -> list[torch.Tensor]:
         p = [torch.ones_like(u), u]
         for _ in range(2, self.spline_order + 1):
@@ -882,6 +1113,12 @@ class KANLayer(nn.Module):
         h, g, s, order = jet.value, jet.grad, jet.hess_diag, jet.order
         n, o = h.shape[0], self.out_features
         geo = self._geometry()
+        if self._edgewise() and order == 2:
+            value, grad, hess = _EdgeJet.apply(h, g, s, self._table(geo), self.base_weight, self._locate_t(h, geo),
+                                               self.base_activation, False)
+            if self.bias is not None:
+                value = value + self.bias
+            return Jet(value, grad, hess)
         loc, u = self._locate(h, geo)
         table = self._table(geo)
         if self._edgewise():
@@ -898,6 +1135,10 @@ class KANLayer(nn.Module):
             if self.bias is not None:
                 value = value + self.bias
             return Jet(value, grad, hess)
+        # jets from an edge-by-edge layer arrive as views of point-innermost planes; the row
+        # product reads them as (N, d, in)
+        g = g.transpose(1, 2).contiguous().transpose(1, 2) if g is not None else None
+        s = s.transpose(1, 2).contiguous().transpose(1, 2) if s is not None else None
         loc_d = self._local_derivatives(u, loc.invh, order)
         chans = [loc_d[0].unsqueeze(1)]  # (N, c, in, k+1)
         gt = st = None
@@ -938,6 +1179,12 @@ class KANLayer(nn.Module):
         if order not in (0, 1, 2):
             raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
         geo = self._geometry()
+        if order == 2:
+            value, grad, hess = _EdgeJet.apply(x, None, None, self._table(geo), self.base_weight,
+                                               self._locate_t(x, geo), self.base_activation, True)
+            if self.bias is not None:
+                value = value + self.bias
+            return Jet(value, grad, hess)
         loc, _ = self._locate(x, geo)
         e = _EdgeSpline.apply(x, self._table(geo), loc, 0, order + 1)  # (order+1, N, in, out)
         value = e[0].sum(1)
