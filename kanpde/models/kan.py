@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import warnings
 from typing import Callable, Sequence
 
@@ -76,7 +75,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Jet, Model, check_input
+from .base import Jet, Model, check_input, check_dtype, check_int
 
 __all__ = ["KANLayer", "KAN", "BASE_ACTIVATIONS", "interval_polynomials"]
 
@@ -120,18 +119,6 @@ BASE_ACTIVATIONS: dict[str, tuple[Callable | None, Callable | None]] = {
 # --------------------------------------------------------------------------------------------
 # argument checks
 # --------------------------------------------------------------------------------------------
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _check_real(value, name: str, lo: float | None = None, hi: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
@@ -156,11 +143,6 @@ def _check_activation(name) -> str:
     if not isinstance(name, str) or name.lower() not in BASE_ACTIVATIONS:
         raise ValueError(f"base_activation must be one of {sorted(BASE_ACTIVATIONS)}, got {name!r}")
     return name.lower()
-
-
-def _check_dtype(dtype) -> None:
-    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
-        raise TypeError(f"dtype must be None or a floating-point torch.dtype (e.g. torch.float64), got {dtype!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -850,15 +832,15 @@ class KANLayer(nn.Module):
                  grid_eps: float = 0.02, bias: bool = True, noise_scale: float = 0.1,
                  dtype: torch.dtype | None = None, device: torch.device | str | None = None):
         super().__init__()
-        self.in_features = _check_int(in_features, "in_features", 1)
-        self.out_features = _check_int(out_features, "out_features", 1)
-        self.grid_size = _check_int(grid_size, "grid_size", 1)
-        self.spline_order = _check_int(spline_order, "spline_order", 1)
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
+        self.grid_size = check_int(grid_size, "grid_size", 1)
+        self.spline_order = check_int(spline_order, "spline_order", 1)
         self.grid_range = _check_grid_range(grid_range)
         self.base_activation = _check_activation(base_activation)
         self.grid_eps = _check_real(grid_eps, "grid_eps", 0.0, 1.0)
         self.noise_scale = _check_real(noise_scale, "noise_scale", 0.0)
-        _check_dtype(dtype)
+        check_dtype(dtype)
         kw = {"dtype": dtype if dtype is not None else torch.get_default_dtype(), "device": device}
         k, g, i, o = self.spline_order, self.grid_size, self.in_features, self.out_features
         knots = _uniform_knots(*self.grid_range, g, k, **kw)
@@ -1312,7 +1294,7 @@ class KANLayer(nn.Module):
         new interval, exact to round-off when the new grid nests the old one (e.g. 5 -> 10).
         A uniform grid stays uniform; an adapted grid is subdivided by interpolating its knots.
         ``spline_weight`` and ``grid`` are replaced (new shapes); returns ``self``."""
-        new_g = _check_int(new_grid_size, "new_grid_size", 1)
+        new_g = check_int(new_grid_size, "new_grid_size", 1)
         k, g, i = self.spline_order, self.grid_size, self.in_features
         geo = self._geometry()
         old = self.grid.double()
@@ -1377,12 +1359,12 @@ class KAN(Model):
                  dtype: torch.dtype | None = None, device: torch.device | str | None = None,
                  seed: int | None = None):
         super().__init__(widths)
-        self.grid_size = _check_int(grid_size, "grid_size", 1)
-        self.spline_order = _check_int(spline_order, "spline_order", 1)
+        self.grid_size = check_int(grid_size, "grid_size", 1)
+        self.spline_order = check_int(spline_order, "spline_order", 1)
         self.grid_range = _check_grid_range(grid_range)
         self.base_activation = _check_activation(base_activation)
         if seed is not None:
-            seed = _check_int(seed, "seed", 0)
+            seed = check_int(seed, "seed", 0)
         self.layers = nn.ModuleList(
             KANLayer(a, b, self.grid_size, self.spline_order, self.grid_range, self.base_activation,
                      grid_eps, bias, noise_scale, dtype=dtype, device=device)
@@ -1415,7 +1397,7 @@ class KAN(Model):
         """Grid extension: every layer moves to ``new_grid_size`` intervals keeping its
         function (see :meth:`KANLayer.refine`).  Replaces the spline parameters (create a new
         optimizer afterwards); updates ``grid_size``; returns ``self``."""
-        new_grid_size = _check_int(new_grid_size, "new_grid_size", 1)
+        new_grid_size = check_int(new_grid_size, "new_grid_size", 1)
         for layer in self.layers:
             layer.refine(new_grid_size)
         self.grid_size = new_grid_size
@@ -1453,7 +1435,7 @@ class KAN(Model):
         Returns one dict per layer: ``"x"`` ``(n, in)`` (column ``p`` spans input ``p``'s knot
         range) and ``"phi"`` ``(n, in, out)`` with ``phi[:, p, q] = phi_qp(x[:, p])``.
         """
-        n = _check_int(n, "n", 2)
+        n = check_int(n, "n", 2)
         curves = []
         for layer in self.layers:
             k, g = layer.spline_order, layer.grid_size
