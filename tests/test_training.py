@@ -174,3 +174,22 @@ def test_space_time_heat_equation():
                        seed=0, n_interior=400, n_boundary=100, n_eval=900, eval_every=50, progress=False)
     assert {"loss_residual", "loss_dirichlet_boundary", "loss_initial"} <= set(res.history)
     assert res.metrics["rel_l2"] < 2e-2, res.metrics
+
+
+def test_plateau_stops_a_run_that_no_longer_improves():
+    torch.manual_seed(0)
+    res = kanpde.solve(Poisson1D(), MLP([1, 8, 1]), stages=[{"optimizer": "adam", "steps": 500, "lr": 1e-12}],
+                       plateau_patience=3, seed=0, **FAST)
+    assert res.status == "plateau"
+    assert res.history["step"][-1] == 40  # 4 evaluations: the first, then 3 without a 1% gain
+
+
+def test_resampling_draws_new_points_reproducibly():
+    def run(resample_every):
+        torch.manual_seed(0)
+        return kanpde.solve(Poisson1D(), MLP([1, 8, 1]), stages=[{"optimizer": "adam", "steps": 30, "lr": 1e-2}],
+                            resample_every=resample_every, seed=0, **FAST)
+
+    fixed, a, b = run(0), run(5), run(5)
+    np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+    assert not np.array_equal(a.history["loss"], fixed.history["loss"])
