@@ -8,7 +8,7 @@ import torch
 from numpy.polynomial import chebyshev as npcheb
 from torch.func import functional_call
 
-from helpers import assert_close, autograd_jet
+from helpers import assert_close, assert_jet_matches_autograd, autograd_jet, fit_lbfgs
 from kanpde.models import ChebyKAN, Jet
 from kanpde.models.chebykan import ChebyKANLayer, chebyshev_basis
 
@@ -156,19 +156,7 @@ def test_forward_jet_matches_nested_autograd(widths, degree):
     torch.manual_seed(4)
     model = ChebyKAN(widths, degree=degree, dtype=F64)
     x = 1.5 * torch.randn(13, widths[0], dtype=F64)
-    u, g, h = autograd_jet(model, x)
-    jet = model.forward_jet(x)
-    assert jet.value.shape == (13, widths[-1])
-    assert jet.grad.shape == jet.hess_diag.shape == (13, widths[-1], widths[0])
-    assert_close(jet.value, u)
-    assert_close(jet.grad, g)
-    assert_close(jet.hess_diag, h)
-    # the generic chain (identity seed through every layer) agrees with the shortcut
-    generic = Jet.seed(x)
-    for layer in model.layers:
-        generic = layer.forward_jet(generic)
-    assert_close(generic.hess_diag, h)
-    assert_close(generic.grad, g)
+    assert_jet_matches_autograd(model, x)
 
 
 @pytest.mark.parametrize("path", ["_jet_by_edges", "_jet_by_features"])
@@ -298,17 +286,7 @@ def test_fits_sin_pi_x():
     model = ChebyKAN([1, 1], degree=8, dtype=F64)
     x = torch.linspace(-1, 1, 200, dtype=F64)[:, None]
     y = torch.sin(math.pi * x)
-    opt = torch.optim.LBFGS(model.parameters(), max_iter=300, tolerance_grad=1e-12,
-                            tolerance_change=1e-15, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = ((model(x) - y) ** 2).mean()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    assert closure().item() < 1e-4
+    assert fit_lbfgs(model, x, y, max_iter=300, tolerance_grad=1e-12, tolerance_change=1e-15) < 1e-4
 
 
 @pytest.mark.parametrize("widths, degree, bias", [([2, 10, 1], 8, True), ([2, 10, 1], 8, False),

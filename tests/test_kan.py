@@ -14,6 +14,8 @@ import scipy.special
 import torch
 from torch.func import functional_call
 
+from helpers import fit_lbfgs
+
 import kanpde.models.kan as kan_mod
 from kanpde.models.base import Jet, Model
 from kanpde.models.kan import KAN, KANLayer, interval_polynomials
@@ -405,16 +407,7 @@ def test_fits_bessel_j0_with_lbfgs():
     model = KAN([1, 1], grid_size=50, dtype=F64, seed=0)
     x = torch.linspace(-1, 1, 800, dtype=F64).unsqueeze(1)
     y = torch.as_tensor(scipy.special.j0(20 * x.numpy()))
-    opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=300, history_size=50,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-14, tolerance_change=1e-16)
-
-    def closure():
-        opt.zero_grad()
-        loss = ((model(x) - y) ** 2).mean()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    fit_lbfgs(model, x, y, lr=1, max_iter=300, history_size=50, tolerance_grad=1e-14, tolerance_change=1e-16)
     xt = rand(2000, 1, seed=9)
     mse = ((model(xt) - torch.as_tensor(scipy.special.j0(20 * xt.numpy()))) ** 2).mean().item()
     assert mse < 1e-5, mse
