@@ -31,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 from kanpde.models.kan import KAN  # noqa: E402
+from kanpde.runtime import tune_allocator  # noqa: E402
 
 WIDTHS = ([2, 10, 1], [2, 32, 32, 1])
 GRIDS = (5, 20, 100)
@@ -145,6 +146,8 @@ def main(argv=None):
     global STAT
     STAT = min if args.stat == "min" else statistics.median
     default_threads = torch.get_num_threads()
+    # the allocator settings kanpde.solve trains with (for every model alike)
+    tuned = tune_allocator()
     if args.quick:
         ns, threads, grids, repeats = (2048,), (1,), (5, 100), 3
     else:
@@ -152,7 +155,7 @@ def main(argv=None):
     if args.repeats is not None:
         repeats = max(1, args.repeats)
     print(f"torch {torch.__version__}, float64, CPU threads tested: {list(threads)}; {args.stat} of {repeats} "
-          f"repeats (3+ for the slowest)")
+          f"repeats (3+ for the slowest); allocator tuned: {tuned}")
     rows = run(ns, threads, grids, repeats)
     print()
     print(table(rows, grids))

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "geometry", "sampling", "conditions", "operators", "metrics", "models",
-    "training", "io", "plotting", "problem",
+    "training", "io", "plotting", "problem", "runtime",
 }
 _ATTRS = {
     "Problem": ("kanpde.problem", "Problem"),

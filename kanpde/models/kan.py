@@ -31,11 +31,16 @@ Two contraction paths, both differentiable to any order (nested autograd for Lap
 a backward pass to the parameters) because each is a closed family of custom autograd
 functions whose derivatives are members of the same family:
 
-- *edge by edge* (:class:`_EdgeSpline`, layers with ``in * out * (k + 1) <= 640``): the ``k + 1``
-  table rows of every edge input are gathered once and Horner's scheme gives the edge splines
-  and any of their ``h``-derivatives, ``(N, in, out)`` each.  The derivative in ``h`` of order
-  ``r`` is the same evaluation at order ``r + 1``, and the table adjoint scatters back into
-  the rows, so no per-power autograd graph is built.
+- *edge by edge* (layers with ``in * out * (k + 1) <= 640``), on planes with the points
+  innermost: the ``k + 1`` table rows of every edge input are gathered once per table, plane
+  by plane (``(k + 1, out, in * N)``), and Horner's scheme gives the edge splines and any of
+  their ``h``-derivatives as ``(out, in, N)`` planes.  A layer's forward pass is one node,
+  :class:`_SumsF` (``sum_p phi_qp(h_p)``, base branch included); it, :class:`_SumsB`
+  (``sum_q y_q phi^(r)_qp``) and :class:`_SumsT` (the adjoint in the table and ``w_b``) are
+  the partial derivatives of one trilinear form, so every nested backward pass adds a few
+  such nodes, each one cached edge evaluation plus one contraction.  Inputs enter as
+  contiguous planes (:class:`_Transpose`), and layer outputs leave as transposed views of
+  ``(out, N)`` planes, which the next layer reads without a copy.
 - *row product* (:class:`_SpMM`, wide layers): ``out[n, q] = sum_e vals[n, e] A[col[n, e], q]``
   with ``K = in * (k + 1)`` nonzeros per row, without per-edge tensors.  It and its partners
   ``<y[n], A[col[n, e]]>`` (:class:`_SDDMM`) and ``sum_n vals[n, e] y[n]`` into table rows
@@ -61,8 +66,7 @@ the loss on a Laplacian needs).  It works input-major with the points innermost:
 gathered plane by plane (``(k + 1, out, in * N)``), the edge derivatives, jet products and the
 table adjoint are elementwise operations on contiguous planes, and the gradient/Hessian
 channels travel between such layers as ``(out, d, N)`` planes (returned as ``(N, out, d)``
-views).  Sums over the inputs run point-major, as in the per-edge evaluation it replaces, so
-the jet's values are unchanged bit for bit on narrow networks.
+views).
 """
 from __future__ import annotations
 
@@ -370,14 +374,29 @@ class _Local:
         self.k, self.k1 = k, k + 1
         self.n_blocks = n_blocks
         self.u = u.detach().reshape(-1, 1)  # (N * in, 1)
-        self._pow = [torch.ones_like(self.u), self.u]
+        self._pow: list[torch.Tensor | None] = [None, self.u]  # u^0 made on demand
         self._ih: torch.Tensor | None = None
-        self._gathered: tuple | None = None
+        self._gathered: list[tuple] = []
+        self._evals: dict = {}
+        self._base: list[torch.Tensor] = []
+        self.base: str | None = None  # base activation, for base_planes
         self._rows: _Pattern | None = None
         self.ht: torch.Tensor | None = None  # the inputs, (in, N), when located input-major
 
+    def base_planes(self, r: int) -> torch.Tensor:
+        """``b^(r)(ht)``, ``(in, N)``, of the layer's base activation ``self.base`` (cached;
+        ``self`` input-major)."""
+        if len(self._base) <= r:
+            # value-only passes need b, first-order training b', Laplacians up to the third
+            self._base = _base_derivatives(self.base, self.ht, r if r <= 1 else max(r, 3))
+        return self._base[r]
+
     def power(self, m: int) -> torch.Tensor:
         """``u^m``, ``(N * in, 1)``."""
+        if m == 0:
+            if self._pow[0] is None:
+                self._pow[0] = torch.ones_like(self.u)
+            return self._pow[0]
         while len(self._pow) <= m:
             self._pow.append(self._pow[-1] * self.u)
         return self._pow[m]
@@ -388,16 +407,19 @@ class _Local:
             self._ih = self.invh.expand(self.n, self.i).reshape(-1, 1)
         return self._ih if r == 1 else self._ih.pow(r)
 
-    def rows(self, table: torch.Tensor) -> torch.Tensor:
-        """Table rows of every edge input: ``(N * in, k + 1, O)``, ``[n * in + p, m]`` is row
-        ``blk[n, p] * (k + 1) + m``."""
+    def planes(self, table: torch.Tensor) -> torch.Tensor:
+        """Table rows of every edge input, plane by plane: ``(k + 1, O, in * N)`` with
+        ``[m, :, p * N + n]`` = row ``blk[p, n] * (k + 1) + m`` (``self`` input-major).  The last
+        few tables are cached: nested backward passes evaluate the same table (and its
+        adjoints) at several derivative orders."""
         key = (id(table), table._version, table.data_ptr())
-        if self._gathered is not None and self._gathered[0] == key:
-            return self._gathered[2]
-        o = table.shape[1]
-        out = table.reshape(self.n_blocks, self.k1 * o).index_select(0, self.blk.reshape(-1))
-        out = out.view(-1, self.k1, o)
-        self._gathered = (key, table, out)  # holds `table`, so its id stays unique
+        for entry in self._gathered:
+            if entry[0] == key:
+                return entry[2]
+        o, e_n = table.shape[1], self.n * self.i
+        tt = table.reshape(self.n_blocks, self.k1, o).permute(1, 2, 0).reshape(self.k1 * o, self.n_blocks)
+        out = tt.gather(1, self.blk.view(1, e_n).expand(self.k1 * o, e_n)).view(self.k1, o, e_n)
+        self._gathered = [(key, table, out)] + self._gathered[:2]  # holds `table`: its id stays unique
         return out
 
     def row_pattern(self, width: int) -> "_Pattern":
@@ -406,182 +428,338 @@ class _Local:
         return self._rows
 
 
-def _edge_eval(loc: _Local, table: torch.Tensor, r0: int, count: int) -> list[torch.Tensor]:
-    """``E[i] = d^(r0+i)/dh^(r0+i) sum_m table[blk * (k+1) + m] u^m`` edge by edge, ``i < count``:
-    a list of ``(N * in, O)`` tensors.  Horner's scheme on the gathered rows, one fused
-    multiply-add per power: ``sum_{m>=r} m!/(m-r)! a_m u^(m-r) = r! acc_r`` with
-    ``acc_m = a_m + (m+1)/(m+1-r) u acc_{m+1}``."""
-    k = loc.k
-    a = loc.rows(table) if r0 <= k else None
-    u = loc.u
-    out = []
-    for i in range(count):
-        r = r0 + i
-        if r > k:
-            out.append(table.new_zeros(loc.n * loc.i, table.shape[1]))
-            continue
-        if r == k:
-            e = a[:, k] * float(math.factorial(k))
-        else:
-            acc = a[:, k]
-            for m in range(k - 1, r, -1):
-                acc = torch.addcmul(a[:, m], acc, u, value=(m + 1) / (m + 1 - r))
-            e = torch.addcmul(a[:, r], acc, u, value=r + 1.0)
-            if r > 1:
-                e.mul_(float(math.factorial(r)))
-        if r > 0:
-            e.mul_(loc.invh_pow(r))
-        out.append(e)
-    return out
-
-
-def _edge_adjoint(loc: _Local, ys: Sequence[torch.Tensor | None], r0: int) -> torch.Tensor:
-    """Adjoint of :func:`_edge_eval` in the table: ``ys[i]`` ``(N * in, O)`` or ``None`` (zero) ->
-    ``T[b * (k+1) + m] = sum_{blk = b} sum_i m!/(m-r)! u^(m-r) (du/dh)^r ys[i]``, ``r = r0 + i``;
-    ``(in * G * (k + 1), O)``."""
-    k, k1 = loc.k, loc.k1
-    o = next(y for y in ys if y is not None).shape[-1]
-    terms = [(r0 + i, y if r0 + i == 0 else y * loc.invh_pow(r0 + i))
-             for i, y in enumerate(ys) if y is not None and r0 + i <= k]
-    if not terms:
-        return next(y for y in ys if y is not None).new_zeros(loc.n_blocks * k1, o)
-    t = terms[0][1].new_zeros(loc.n_blocks, k1, o)
-    lo = terms[0][0]
-    # planes m < lo receive nothing: build planes lo .. k only
-    v = terms[0][1].new_empty(loc.n * loc.i, k1 - lo, o)
-    for m in range(lo, k1):
-        vm = v[:, m - lo]
-        first = True
-        for r, z in terms:
-            if r > m:
-                break
-            c = float(math.perm(m, r))
-            if first:
-                if m == r:
-                    torch.mul(z, c, out=vm)
-                else:
-                    torch.mul(loc.power(m - r), z, out=vm)
-                    if c != 1:
-                        vm.mul_(c)
-            elif m == r:
-                vm.add_(z, alpha=c)
-            else:
-                vm.addcmul_(loc.power(m - r), z, value=c)
-            first = False
-        if first:
-            vm.zero_()
-    t[:, lo:].index_add_(0, loc.blk.reshape(-1), v)
-    return t.view(loc.n_blocks * k1, o)
-
-
 class _EdgeSpline(torch.autograd.Function):
-    """Edge splines and their ``h``-derivatives, edge by edge.
+    """Edge splines and their ``h``-derivatives, edge by edge, on planes (points innermost).
 
-    ``apply(h, table, loc, r0, count)`` returns ``count`` tensors ``(N, in, O)``; number ``i``
-    holds, at ``h[n, p]``, the ``(r0 + i)``-th derivative in ``h`` of input ``p``'s splines (one
-    per table column: ``sum_m table[blk[n, p] * (k + 1) + m] u^m``).  ``h`` ``(N, in)``, ``table``
-    ``(in * G * (k + 1), O)``.  Its partial derivatives are again :class:`_EdgeSpline` (one order
-    higher) and :class:`_EdgeSplineT`, so it is differentiable to any order.
+    ``apply(ht, table, loc, r0, count)`` returns ``count`` tensors ``(O, in, N)``; number ``i``
+    holds, at ``ht[p, n]``, the ``(r0 + i)``-th derivative in ``h`` of input ``p``'s splines (one
+    per table column: ``sum_m table[blk[p, n] * (k + 1) + m] u^m``).  ``ht`` ``(in, N)`` (the
+    layer input transposed), ``table`` ``(in * G * (k + 1), O)``, ``loc`` located input-major
+    (:meth:`KANLayer._locate_t`).  Its partial derivatives are again :class:`_EdgeSpline` (one
+    order higher) and :class:`_EdgeSplineT`, so it is differentiable to any order; every
+    elementwise product runs along contiguous rows of points.
     """
 
     @staticmethod
-    def forward(ctx, h, table, loc, r0, count):
-        ctx.save_for_backward(h, table)
+    def forward(ctx, ht, table, loc, r0, count):
+        ctx.save_for_backward(ht, table)
         ctx.loc, ctx.r0, ctx.count = loc, r0, count
         ctx.set_materialize_grads(False)
         o = table.shape[1]
-        return tuple(e.view(loc.n, loc.i, o) for e in _edge_eval(loc, table, r0, count))
+        return tuple(e.view(o, loc.n, loc.i) for e in _planar_eval(loc, table, count, r0))
 
     @staticmethod
     def backward(ctx, *grads):
-        h, table = ctx.saved_tensors
+        ht, table = ctx.saved_tensors
         loc, r0 = ctx.loc, ctx.r0
         d_h = d_table = None
         used = [i for i, g in enumerate(grads) if g is not None and r0 + i <= loc.k]
         if not used:
             return None, None, None, None, None
-        if _needed(ctx, 0, h) and r0 + used[0] < loc.k:
+        if _needed(ctx, 0, ht) and r0 + used[0] < loc.k:
             lo, hi = used[0], used[-1] + 1
-            nxt = _EdgeSpline.apply(h, table, loc, r0 + 1 + lo, hi - lo)
+            nxt = _EdgeSpline.apply(ht, table, loc, r0 + 1 + lo, hi - lo)
             for i in used:
                 if r0 + i < loc.k:
-                    term = (grads[i] * nxt[i - lo]).sum(-1)
+                    term = (grads[i] * nxt[i - lo]).sum(0)
                     d_h = term if d_h is None else d_h + term
         if _needed(ctx, 1, table):
-            d_table = _EdgeSplineT.apply(h, loc, r0, *grads)
+            d_table = _EdgeSplineT.apply(ht, loc, r0, *grads)
         return d_h, d_table, None, None, None
 
 
 class _EdgeSplineT(torch.autograd.Function):
-    """Adjoint of :class:`_EdgeSpline` in the table: ``apply(h, loc, r0, *ys)`` with ``ys[i]``
-    ``(N, in, O)`` or ``None`` -> ``(in * G * (k + 1), O)``."""
+    """Adjoint of :class:`_EdgeSpline` in the table: ``apply(ht, loc, r0, *ys)`` with ``ys[i]``
+    ``(O, in, N)`` or ``None`` -> ``(in * G * (k + 1), O)``."""
 
     @staticmethod
-    def forward(ctx, h, loc, r0, *ys):
-        ctx.save_for_backward(h, *ys)
+    def forward(ctx, ht, loc, r0, *ys):
+        ctx.save_for_backward(ht, *ys)
         ctx.loc, ctx.r0, ctx.count = loc, r0, len(ys)
         ctx.set_materialize_grads(False)
-        flat = [None if y is None else y.reshape(loc.n * loc.i, y.shape[-1]) for y in ys]
-        return _edge_adjoint(loc, flat, r0)
+        o = next(y for y in ys if y is not None).shape[0]
+        return _planar_adjoint(loc, [None] * r0 + [None if y is None else _flat_planes(y) for y in ys], o)
 
     @staticmethod
     def backward(ctx, grad):
-        h, *ys = ctx.saved_tensors
+        ht, *ys = ctx.saved_tensors
         loc, r0, count = ctx.loc, ctx.r0, ctx.count
         if grad is None:
             return (None,) * (3 + count)
         present = [i for i, y in enumerate(ys) if y is not None and r0 + i <= loc.k]
         d_h = None
         d_ys = [None] * count
-        if present and r0 + present[0] < loc.k and _needed(ctx, 0, h):
+        if present and r0 + present[0] < loc.k and _needed(ctx, 0, ht):
             lo, hi = present[0], present[-1] + 1
-            nxt = _EdgeSpline.apply(h, grad, loc, r0 + 1 + lo, hi - lo)
+            nxt = _EdgeSpline.apply(ht, grad, loc, r0 + 1 + lo, hi - lo)
             for i in present:
                 if r0 + i < loc.k:
-                    term = (ys[i] * nxt[i - lo]).sum(-1)
+                    term = (ys[i] * nxt[i - lo]).sum(0)
                     d_h = term if d_h is None else d_h + term
         want = [i for i in present if _needed(ctx, 3 + i, ys[i])]
         if want:
             lo, hi = want[0], want[-1] + 1
-            cur = _EdgeSpline.apply(h, grad, loc, r0 + lo, hi - lo)
+            cur = _EdgeSpline.apply(ht, grad, loc, r0 + lo, hi - lo)
             for i in want:
                 d_ys[i] = cur[i - lo]
         return (d_h, None, None, *d_ys)
 
 
+def _edge_planes(loc: _Local, table: torch.Tensor, r: int) -> torch.Tensor:
+    """``E_r`` of :func:`_planar_eval` as ``(O, in, N)`` planes, cached on ``loc`` per table and
+    order (the nested passes of a Laplacian ask for the same ones repeatedly).  Internal: the
+    cached tensors are never handed out as autograd outputs."""
+    key = (id(table), table._version, table.data_ptr(), r)
+    hit = loc._evals.get(key)
+    if hit is not None:
+        return hit[1]
+    e = _planar_eval(loc, table, 1, r)[0].view(table.shape[1], loc.n, loc.i)
+    loc._evals[key] = (table, e)  # holds `table`, so its id stays unique
+    return e
+
+
+def _sums_forward(z, table, wb, loc, r):
+    """``out[q, n] = sum_p z[p, n] phi_r[q, p, n]`` (``z`` ``None``: ones), ``(O, N)``."""
+    out = None
+    if table is not None and r <= loc.k:
+        e = _edge_planes(loc, table, r)
+        out = e.sum(1) if z is None else (e * z).sum(1)
+    if wb is not None:
+        b = loc.base_planes(r)
+        b = b if z is None else z * b
+        out = wb @ b if out is None else torch.addmm(out, wb, b)
+    return out
+
+
+def _sums_backward(y, table, wb, loc, r):
+    """``out[p, n] = sum_q y[q, n] phi_r[q, p, n]``, ``(in, N)``."""
+    out = None
+    if table is not None and r <= loc.k:
+        out = (_edge_planes(loc, table, r) * y.unsqueeze(1)).sum(0)
+    if wb is not None:
+        t = (wb.t() @ y).mul_(loc.base_planes(r))
+        out = t if out is None else out.add_(t)
+    return out
+
+
+def _zero_order(loc, table, wb, r) -> bool:
+    """Whether ``phi_r`` vanishes identically (spline order exceeded, no base branch)."""
+    return wb is None and (table is None or r > loc.k)
+
+
+class _SumsF(torch.autograd.Function):
+    """Edge sums forward: ``out[q, n] = sum_p z[p, n] phi_r[q, p, n]`` (``z`` ``None``: ones).
+
+    ``apply(z, ht, table, wb, loc, r)``: ``z`` ``(in, N)`` or ``None``, ``ht`` ``(in, N)`` the
+    layer input as planes, ``table`` ``(in * G * (k + 1), O)`` (or ``None``), ``wb`` ``(O, in)``
+    (or ``None``); ``phi_r[q, p, n]`` is the ``r``-th ``h``-derivative of edge ``p -> q`` at
+    ``ht[p, n]``: the spline from ``table`` (:func:`_edge_planes`) plus ``wb[q, p] b^(r)``.
+    Returns ``(O, N)``.
+
+    With :class:`_SumsB` (sums over the outputs) and :class:`_SumsT` (the adjoint in ``table``
+    and ``wb``) it forms a family closed under differentiation: all three are partial
+    derivatives of ``S_r(y, z) = sum_{q, p, n} y[q, n] z[p, n] phi_r[q, p, n]``, and
+    ``dS_r / dh = z * B_{r+1}(y)``.  Each node does one (cached) edge evaluation and one
+    contraction, so nested autograd through a layer is a handful of nodes per pass, all on
+    contiguous planes of points.
+    """
+
+    @staticmethod
+    def forward(ctx, z, ht, table, wb, loc, r):
+        ctx.save_for_backward(z, ht, table, wb)
+        ctx.loc, ctx.r = loc, r
+        ctx.set_materialize_grads(False)
+        return _sums_forward(z, table, wb, loc, r)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, ht, table, wb = ctx.saved_tensors
+        loc, r = ctx.loc, ctx.r
+        if grad is None:
+            return (None,) * 6
+        d_z = d_h = d_t = d_w = None
+        if z is not None and _needed(ctx, 0, z):
+            d_z = _SumsB.apply(grad, ht, table, wb, loc, r)
+        if not _zero_order(loc, table, wb, r + 1) and _needed(ctx, 1, ht):
+            d_h = _SumsB.apply(grad, ht, table, wb, loc, r + 1)
+            if z is not None:
+                d_h = d_h * z
+        want_t = table is not None and r <= loc.k and _needed(ctx, 2, table)
+        want_w = wb is not None and _needed(ctx, 3, wb)
+        if want_t or want_w:
+            d_t, d_w = _SumsT.apply(grad, z, ht, loc, r, want_t, want_w)
+        return d_z, d_h, d_t, d_w, None, None
+
+
+class _SumsB(torch.autograd.Function):
+    """Edge sums backward: ``out[p, n] = sum_q y[q, n] phi_r[q, p, n]``;
+    ``apply(y, ht, table, wb, loc, r)`` with ``y`` ``(O, N)`` -> ``(in, N)`` (see :class:`_SumsF`)."""
+
+    @staticmethod
+    def forward(ctx, y, ht, table, wb, loc, r):
+        ctx.save_for_backward(y, ht, table, wb)
+        ctx.loc, ctx.r = loc, r
+        ctx.set_materialize_grads(False)
+        return _sums_backward(y, table, wb, loc, r)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, ht, table, wb = ctx.saved_tensors
+        loc, r = ctx.loc, ctx.r
+        if grad is None:
+            return (None,) * 6
+        d_y = d_h = d_t = d_w = None
+        if _needed(ctx, 0, y):
+            d_y = _SumsF.apply(grad, ht, table, wb, loc, r)
+        if not _zero_order(loc, table, wb, r + 1) and _needed(ctx, 1, ht):
+            d_h = _SumsB.apply(y, ht, table, wb, loc, r + 1) * grad
+        want_t = table is not None and r <= loc.k and _needed(ctx, 2, table)
+        want_w = wb is not None and _needed(ctx, 3, wb)
+        if want_t or want_w:
+            d_t, d_w = _SumsT.apply(y, grad, ht, loc, r, want_t, want_w)
+        return d_y, d_h, d_t, d_w, None, None
+
+
+class _SumsT(torch.autograd.Function):
+    """Adjoint of ``S_r(y, z)`` (see :class:`_SumsF`) in the table and in ``wb``:
+    ``apply(y, z, ht, loc, r, want_t, want_w)`` with ``y`` ``(O, N)``, ``z`` ``(in, N)`` or
+    ``None`` (ones) -> ``(d_table (in * G * (k + 1), O), d_wb (O, in))``, each ``None`` unless
+    wanted."""
+
+    @staticmethod
+    def forward(ctx, y, z, ht, loc, r, want_t, want_w):
+        ctx.save_for_backward(y, z, ht)
+        ctx.loc, ctx.r = loc, r
+        ctx.set_materialize_grads(False)
+        o = y.shape[0]
+        d_t = d_w = None
+        if want_t:
+            d = y.unsqueeze(1) if z is None else (y.unsqueeze(1) * z).reshape(o, -1)  # (O, 1, N) | (O, in * N)
+            d_t = _planar_adjoint(loc, [None] * r + [d], o)
+        if want_w:
+            b = loc.base_planes(r)
+            d_w = y @ (b if z is None else z * b).t()
+        return d_t, d_w
+
+    @staticmethod
+    def backward(ctx, g_t, g_w):
+        y, z, ht = ctx.saved_tensors
+        loc, r = ctx.loc, ctx.r
+        if g_t is None and g_w is None:
+            return (None,) * 7
+        d_y = d_z = d_h = None
+        if _needed(ctx, 0, y):
+            d_y = _SumsF.apply(z, ht, g_t, g_w, loc, r)
+        if z is not None and _needed(ctx, 1, z):
+            d_z = _SumsB.apply(y, ht, g_t, g_w, loc, r)
+        if not _zero_order(loc, g_t, g_w, r + 1) and _needed(ctx, 2, ht):
+            d_h = _SumsB.apply(y, ht, g_t, g_w, loc, r + 1)
+            if z is not None:
+                d_h = d_h * z
+        return d_y, d_z, d_h, None, None, None, None
+
+
+class _Transpose(torch.autograd.Function):
+    """``h.t()`` as a contiguous copy, whose gradient (to any order) is again a contiguous
+    transposed copy.  Point-major inputs enter the planar edge functions through it, so the
+    gradients that nested backward passes send back to them are planes too (a plain ``.t()``
+    view would hand them point-major seeds and every product downstream would run strided)."""
+
+    @staticmethod
+    def forward(ctx, h):
+        return h.t().contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _Transpose.apply(grad)
+
+
+def _as_planes(h: torch.Tensor) -> torch.Tensor:
+    """The layer input ``h`` ``(N, in)`` as contiguous ``(in, N)`` planes, differentiably (free
+    when ``h`` is already a transposed view of planes, as edge-by-edge layers return)."""
+    ht = h.t()
+    return ht if ht.is_contiguous() else _Transpose.apply(h)
+
+
+def _flat_planes(y: torch.Tensor) -> torch.Tensor:
+    """``(O, in, N)`` planes as ``(O, in * N)``, or ``(O, 1, N)`` when ``y`` is broadcast over
+    the inputs (the gradient of a sum over them), which :func:`_planar_adjoint` expands itself."""
+    if y.shape[1] > 1 and y.stride(1) == 0:
+        return y[:, :1]
+    return y.reshape(y.shape[0], -1)
+
+
+def _poly_derivatives(poly: list[float], dvar: list[float], order: int) -> list[list[float]]:
+    """Coefficients (ascending powers of ``v``) of ``d^n/dz^n P(v(z))`` for ``n <= order`` when
+    ``dv/dz = dvar(v)`` is itself a polynomial in ``v`` (chain rule, repeatedly)."""
+    out = [list(poly)]
+    for _ in range(order):
+        p = out[-1]
+        dp = [i * c for i, c in enumerate(p)][1:] or [0.0]
+        prod = [0.0] * (len(dp) + len(dvar) - 1)
+        for i, a in enumerate(dp):
+            for j, b in enumerate(dvar):
+                prod[i + j] += a * b
+        out.append(prod)
+    return out
+
+
+def _horner(coef: Sequence[float], v: torch.Tensor) -> torch.Tensor:
+    acc = torch.full_like(v, coef[-1])
+    for c in reversed(coef[:-1]):
+        acc = acc.mul_(v).add_(c)
+    return acc
+
+
 def _base_derivatives(name: str, z: torch.Tensor, order: int) -> list[torch.Tensor]:
-    """``b(z), b'(z), .., b^(order)(z)`` (``order <= 3``) of a base activation, without graph."""
+    """``b(z), b'(z), .., b^(order)(z)`` of a base activation, without graph (closed forms up
+    to order 3; beyond, the derivatives of ``sigma`` and ``tanh`` as polynomials in themselves:
+    ``sigma' = sigma (1 - sigma)``, ``tanh' = 1 - tanh^2``, and ``silu^(n) = z sigma^(n) +
+    n sigma^(n-1)``)."""
     if name == "silu":
+        if order == 0:
+            return [F.silu(z)]
         sg = torch.sigmoid(z)
-        a = sg * (1 - sg)  # sigma'
-        w = 1 - 2 * sg  # sigma'' / sigma'
-        out = [F.silu(z), sg * (1 + z * (1 - sg)), a * (2 + z * w)]
-        if order >= 3:
-            out.append(a * (w * (3 + z * w) - 2 * z * a))
+        out = [F.silu(z), sg * (1 + z * (1 - sg))]
+        if order >= 2:
+            a = sg * (1 - sg)  # sigma'
+            w = 1 - 2 * sg  # sigma'' / sigma'
+            out.append(a * (2 + z * w))
+            if order >= 3:
+                out.append(a * (w * (3 + z * w) - 2 * z * a))
+        if order >= 4:
+            sig = _poly_derivatives([0.0, 1.0], [0.0, 1.0, -1.0], order)
+            out += [z * _horner(sig[n], sg) + n * _horner(sig[n - 1], sg) for n in range(4, order + 1)]
     elif name == "tanh":
         t = torch.tanh(z)
+        if order == 0:
+            return [t]
         d1 = 1 - t * t
-        out = [t, d1, -2 * t * d1]
-        if order >= 3:
-            out.append(-2 * d1 * (d1 - 2 * t * t))
+        out = [t, d1]
+        if order >= 2:
+            out.append(-2 * t * d1)
+            if order >= 3:
+                out.append(-2 * d1 * (d1 - 2 * t * t))
+        if order >= 4:
+            th = _poly_derivatives([0.0, 1.0], [1.0, 0.0, -1.0], order)
+            out += [_horner(th[n], t) for n in range(4, order + 1)]
     else:  # identity
-        out = [z, torch.ones_like(z), torch.zeros_like(z)]
-        if order >= 3:
-            out.append(torch.zeros_like(z))
+        out = [z, torch.ones_like(z)] + [torch.zeros_like(z) for _ in range(max(order - 1, 1))]
     return out[:order + 1]
 
 
-def _planar_eval(loc: _Local, table: torch.Tensor, count: int) -> list[torch.Tensor]:
-    """:func:`_edge_eval` with the edges innermost: ``E[r]`` ``(O, in * N)`` for ``r < count``
-    (``loc`` input-major), the same arithmetic per element.  The table rows are gathered plane
-    by plane, so every product below broadcasts over outer dimensions only."""
-    k, k1, o = loc.k, loc.k1, table.shape[1]
+def _planar_eval(loc: _Local, table: torch.Tensor, count: int, r0: int = 0) -> list[torch.Tensor]:
+    """``E[i] = d^(r0+i)/dh^(r0+i) sum_m table[blk * (k+1) + m] u^m`` edge by edge with the edges
+    innermost: ``count`` tensors ``(O, in * N)`` (``loc`` input-major).  Horner's scheme on the
+    gathered table planes, one fused multiply-add per power: ``sum_{m>=r} m!/(m-r)! a_m u^(m-r)
+    = r! acc_r`` with ``acc_m = a_m + (m+1)/(m+1-r) u acc_{m+1}``.  The table rows are gathered
+    plane by plane, so every product broadcasts over outer dimensions only."""
+    k, o = loc.k, table.shape[1]
     e_n = loc.n * loc.i
-    tt = table.view(loc.n_blocks, k1, o).permute(1, 2, 0).reshape(k1 * o, loc.n_blocks)
-    a = tt.gather(1, loc.blk.view(1, e_n).expand(k1 * o, e_n)).view(k1, o, e_n)  # (k+1, O, E)
+    a = loc.planes(table) if r0 <= k else None  # (k+1, O, E)
     u = loc.u.view(1, e_n)
     out = []
-    for r in range(count):
+    for r in range(r0, r0 + count):
         if r > k:
             out.append(table.new_zeros(o, e_n))
             continue
@@ -665,11 +843,8 @@ class _EdgeJet(torch.autograd.Function):
         if wb is not None:
             bs = _base_derivatives(base, loc.ht, len(es) - 1)  # each (in, N)
             w3 = wb.unsqueeze(-1)
-            if first:  # as forward(): sum of splines, then the base branch as one product
-                value = torch.addmm(es[0].sum(1).t(), bs[0].t(), wb.t())
-            else:  # summed point-major, in the order of forward()
-                value = (es[0] + w3 * bs[0]).permute(2, 1, 0).contiguous().sum(1)
-            phi = [e + w3 * b for e, b in zip(es[1:], bs[1:])]
+            value = torch.addmm(es[0].sum(1), wb, bs[0]).t()  # (N, O) view of (O, N) planes
+            phi = [e.addcmul_(w3, b) for e, b in zip(es[1:], bs[1:])]  # fresh planes: in place
         else:
             value = es[0].sum(1).t()
             phi = es[1:]
@@ -681,9 +856,8 @@ class _EdgeJet(torch.autograd.Function):
             sp = _planes(s)
             g2 = gp * gp
             p1, p2 = phi[0].unsqueeze(2), phi[1].unsqueeze(2)  # (O, in, 1, N)
-            # sums over the inputs point-major (the summation order of the nested-autograd path)
-            gr = (p1 * gp).permute(3, 1, 0, 2).contiguous().sum(1).permute(1, 2, 0)  # (O, d, N)
-            hs = (p2 * g2 + p1 * sp).permute(3, 1, 0, 2).contiguous().sum(1).permute(1, 2, 0)
+            gr = (p1 * gp).sum(1)  # (O, d, N)
+            hs = (p2 * g2).sum(1).add_((p1 * sp).sum(1))
         ctx.loc, ctx.first, ctx.bs = loc, first, bs
         ctx.save_for_backward(gp, sp, g2, *phi)
         return value, gr.permute(2, 0, 1), hs.permute(2, 0, 1)
@@ -796,7 +970,7 @@ def _uniform_knots(lo: float, hi: float, grid_size: int, spline_order: int, **kw
 class _Geometry:
     """What a forward pass needs to know about the grid (cached per grid tensor version)."""
 
-    __slots__ = ("key", "uniform", "lo", "invh", "inner", "left", "invh_flat", "M")
+    __slots__ = ("key", "uniform", "lo", "invh", "inner", "left", "invh_flat", "M", "offset_t", "lo_t", "invh_t")
 
 
 # --------------------------------------------------------------------------------------------
@@ -906,13 +1080,15 @@ class KANLayer(nn.Module):
         geo.uniform = bool(((grid - uniform_knots).abs().max() <= 64 * torch.finfo(grid.dtype).eps * scale
                             ).item()) if grid.numel() else True
         with torch.no_grad():
+            geo.offset_t = (torch.arange(self.in_features, device=grid.device) * g).unsqueeze(1)
             if geo.uniform:
                 geo.lo, geo.invh = lo.clone(), 1.0 / h
+                geo.lo_t, geo.invh_t = geo.lo.unsqueeze(1), geo.invh.unsqueeze(1)
                 unit = torch.arange(2 * k + 2, dtype=grid.dtype, device=grid.device)
                 geo.M = interval_polynomials(unit, k)[0]  # (k+1, k+1), shared by all intervals
                 geo.inner = geo.left = geo.invh_flat = None
             else:
-                geo.lo = geo.invh = None
+                geo.lo = geo.invh = geo.lo_t = geo.invh_t = None
                 geo.inner = inner.contiguous()
                 geo.left = inner[:, :-1].reshape(-1).contiguous()
                 geo.invh_flat = (1.0 / inner.diff(dim=1)).reshape(-1).contiguous()
@@ -949,13 +1125,13 @@ class KANLayer(nn.Module):
         ``p * N + n``); the record also keeps ``ht = h.t()`` (contiguous, detached)."""
         g = self.grid_size
         ht = h.detach().t().contiguous()
-        offset = (torch.arange(self.in_features, device=h.device) * g).unsqueeze(1)
+        offset = geo.offset_t
         if geo.uniform:
-            invh = geo.invh.unsqueeze(1)
-            xi = (ht - geo.lo.unsqueeze(1)) * invh
+            invh = geo.invh_t
+            xi = (ht - geo.lo_t) * invh
             j = xi.floor().clamp_(0, g - 1).nan_to_num_(0.0)
             u = xi - j
-            blk = j.long() + offset
+            blk = j.long().add_(offset)
         else:
             j = torch.searchsorted(geo.inner, ht, right=True).sub_(1).clamp_(0, g - 1)
             blk = j + offset
@@ -963,6 +1139,7 @@ class KANLayer(nn.Module):
             u = (ht - geo.left.take(blk)) * invh
         loc = _Local(blk, u, invh, self.spline_order, self.in_features * g)
         loc.ht = ht
+        loc.base = self.base_activation
         return loc
 
     def _powers(self, u: torch.Tensor) -> list[torch.Tensor]:
@@ -1032,13 +1209,17 @@ class KANLayer(nn.Module):
         self._check_h(h)
         n, o = h.shape[0], self.out_features
         geo = self._geometry()
-        loc, u = self._locate(h, geo)
         table = self._table(geo)
         if self._edgewise():
-            out = _EdgeSpline.apply(h, table, loc, 0, 1)[0].sum(1)
-        else:
-            vals = torch.stack(self._powers(u), -1).view(n, 1, -1)
-            out = _SpMM.apply(vals, table, loc.row_pattern(o)).view(n, o)
+            # on planes, points innermost: (O, N) out, returned as an (N, O) view, which the next
+            # layer reads back as planes without a copy
+            out = _SumsF.apply(None, _as_planes(h), table, self.base_weight, self._locate_t(h, geo), 0)
+            if self.bias is not None:
+                out = out + self.bias.unsqueeze(1)
+            return out.t()
+        loc, u = self._locate(h, geo)
+        vals = torch.stack(self._powers(u), -1).view(n, 1, -1)
+        out = _SpMM.apply(vals, table, loc.row_pattern(o)).view(n, o)
         if self.base_weight is not None:
             out = torch.addmm(out, self._base(h), self.base_weight.t())
         if self.bias is not None:
@@ -1050,8 +1231,7 @@ class KANLayer(nn.Module):
         with ``phi[n, p, q] = phi_qp(h[n, p])`` (no bias); ``sum(1) + bias`` is :meth:`forward`."""
         self._check_h(h, "KANLayer.edge_activations")
         geo = self._geometry()
-        loc, _ = self._locate(h, geo)
-        phi = _EdgeSpline.apply(h, self._table(geo), loc, 0, 1)[0]
+        phi = _EdgeSpline.apply(h.t(), self._table(geo), self._locate_t(h, geo), 0, 1)[0].permute(2, 1, 0)
         if self.base_weight is not None:
             phi = phi + self._base(h).unsqueeze(-1) * self.base_weight.t()
         return phi
@@ -1101,10 +1281,9 @@ class KANLayer(nn.Module):
             if self.bias is not None:
                 value = value + self.bias
             return Jet(value, grad, hess)
-        loc, u = self._locate(h, geo)
         table = self._table(geo)
         if self._edgewise():
-            phi = list(_EdgeSpline.apply(h, table, loc, 0, order + 1))  # each (N, in, out)
+            phi = [e.permute(2, 1, 0) for e in _EdgeSpline.apply(h.t(), table, self._locate_t(h, geo), 0, order + 1)]
             if self.base_weight is not None:
                 wt = self.base_weight.t()
                 phi = [f + b.unsqueeze(-1) * wt for f, b in zip(phi, self._base_jet(h, order))]
@@ -1117,6 +1296,7 @@ class KANLayer(nn.Module):
             if self.bias is not None:
                 value = value + self.bias
             return Jet(value, grad, hess)
+        loc, u = self._locate(h, geo)
         # jets from an edge-by-edge layer arrive as views of point-innermost planes; the row
         # product reads them as (N, d, in)
         g = g.transpose(1, 2).contiguous().transpose(1, 2) if g is not None else None
@@ -1167,9 +1347,8 @@ class KANLayer(nn.Module):
             if self.bias is not None:
                 value = value + self.bias
             return Jet(value, grad, hess)
-        loc, _ = self._locate(x, geo)
-        e = _EdgeSpline.apply(x, self._table(geo), loc, 0, order + 1)  # (order+1, N, in, out)
-        value = e[0].sum(1)
+        e = [t.permute(2, 1, 0) for t in _EdgeSpline.apply(x.t(), self._table(geo), self._locate_t(x, geo), 0, order + 1)]
+        value = e[0].sum(1)  # e[r]: (N, in, out)
         grad = hess = None
         if self.base_weight is not None:
             b0, b1, b2 = self._base_jet(x, order)
@@ -1196,8 +1375,8 @@ class KANLayer(nn.Module):
         step = max(1, _CHUNK * 8 // (self.in_features * self.out_features * (self.spline_order + 1)))
         out = []
         for start in range(0, h.shape[0], step):
-            loc, _ = self._locate(h[start:start + step], geo)
-            out.append(_edge_eval(loc, table, 0, 1)[0].view(-1, self.in_features, self.out_features))
+            loc = self._locate_t(h[start:start + step], geo)
+            out.append(_planar_eval(loc, table, 1)[0].view(self.out_features, self.in_features, -1).permute(2, 1, 0))
         return torch.cat(out) if len(out) > 1 else out[0]
 
     @torch.no_grad()

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import __version__, io, metrics, operators
+from .. import __version__, io, metrics, operators, runtime
 from .options import SolveOptions, Stage
 
 __all__ = ["solve", "Result", "TrainingDiverged", "resolve_device"]
@@ -119,8 +119,10 @@ def solve(problem, model, *, options: SolveOptions | None = None, output_dir: st
     With ``output_dir`` the run writes ``results.h5``, ``checkpoint.pt`` (at every evaluation and
     at the end) and the plots there; ``resume=True`` continues from that folder's checkpoint.
     Raises :class:`TrainingDiverged` (after saving the last good state) if the loss becomes
-    NaN or infinite.
+    NaN or infinite.  The first call in a process tunes the C allocator for repeated large
+    temporaries (:func:`kanpde.runtime.tune_allocator`; ``KANPDE_TUNE_MALLOC=0`` disables it).
     """
+    runtime.tune_allocator()
     if options is None:
         options = SolveOptions.from_kwargs(**kwargs)
     elif kwargs:
