@@ -152,11 +152,12 @@ class Model(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluate the network: ``x`` ``(N, in_features)`` -> ``(N, out_features)``."""
+        """Evaluate the network: ``x`` ``(N, in_features)`` -> ``(N, out_features)`` (contiguous;
+        layers may pass transposed views between them)."""
         self._check(x)
         for layer in self.layers:
             x = layer(x)
-        return x
+        return x.contiguous()
 
     def forward_jet(self, x: torch.Tensor, order: int = 2) -> Jet:
         """Evaluate the network and its input derivatives in one forward pass.
