@@ -547,6 +547,25 @@ def _zero_order(loc, table, wb, r) -> bool:
     return wb is None and (table is None or r > loc.k)
 
 
+def _save_sums(ctx, first, ht, table, wb, loc, r) -> None:
+    """What :class:`_SumsF` / :class:`_SumsB` keep for their backward passes."""
+    ctx.save_for_backward(first, ht, table, wb)
+    ctx.loc, ctx.r = loc, r
+    ctx.set_materialize_grads(False)
+
+
+def _sums_param_adjoints(ctx, y, z) -> tuple:
+    """Gradients of a :class:`_SumsF` / :class:`_SumsB` node in its table and ``wb`` (inputs 2
+    and 3): the adjoint ``T_r(y, z)`` of the node's trilinear form, as far as they are needed."""
+    _, ht, table, wb = ctx.saved_tensors
+    loc, r = ctx.loc, ctx.r
+    want_t = table is not None and r <= loc.k and _needed(ctx, 2, table)
+    want_w = wb is not None and _needed(ctx, 3, wb)
+    if not (want_t or want_w):
+        return None, None
+    return _SumsT.apply(y, z, ht, loc, r, want_t, want_w)
+
+
 class _SumsF(torch.autograd.Function):
     """Edge sums forward: ``out[q, n] = sum_p z[p, n] phi_r[q, p, n]`` (``z`` ``None``: ones).
 
@@ -566,9 +585,7 @@ class _SumsF(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, ht, table, wb, loc, r):
-        ctx.save_for_backward(z, ht, table, wb)
-        ctx.loc, ctx.r = loc, r
-        ctx.set_materialize_grads(False)
+        _save_sums(ctx, z, ht, table, wb, loc, r)
         return _sums_forward(z, table, wb, loc, r)
 
     @staticmethod
@@ -577,18 +594,14 @@ class _SumsF(torch.autograd.Function):
         loc, r = ctx.loc, ctx.r
         if grad is None:
             return (None,) * 6
-        d_z = d_h = d_t = d_w = None
+        d_z = d_h = None
         if z is not None and _needed(ctx, 0, z):
             d_z = _SumsB.apply(grad, ht, table, wb, loc, r)
         if not _zero_order(loc, table, wb, r + 1) and _needed(ctx, 1, ht):
             d_h = _SumsB.apply(grad, ht, table, wb, loc, r + 1)
             if z is not None:
                 d_h = d_h * z
-        want_t = table is not None and r <= loc.k and _needed(ctx, 2, table)
-        want_w = wb is not None and _needed(ctx, 3, wb)
-        if want_t or want_w:
-            d_t, d_w = _SumsT.apply(grad, z, ht, loc, r, want_t, want_w)
-        return d_z, d_h, d_t, d_w, None, None
+        return (d_z, d_h, *_sums_param_adjoints(ctx, grad, z), None, None)
 
 
 class _SumsB(torch.autograd.Function):
@@ -597,9 +610,7 @@ class _SumsB(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y, ht, table, wb, loc, r):
-        ctx.save_for_backward(y, ht, table, wb)
-        ctx.loc, ctx.r = loc, r
-        ctx.set_materialize_grads(False)
+        _save_sums(ctx, y, ht, table, wb, loc, r)
         return _sums_backward(y, table, wb, loc, r)
 
     @staticmethod
@@ -608,16 +619,12 @@ class _SumsB(torch.autograd.Function):
         loc, r = ctx.loc, ctx.r
         if grad is None:
             return (None,) * 6
-        d_y = d_h = d_t = d_w = None
+        d_y = d_h = None
         if _needed(ctx, 0, y):
             d_y = _SumsF.apply(grad, ht, table, wb, loc, r)
         if not _zero_order(loc, table, wb, r + 1) and _needed(ctx, 1, ht):
             d_h = _SumsB.apply(y, ht, table, wb, loc, r + 1) * grad
-        want_t = table is not None and r <= loc.k and _needed(ctx, 2, table)
-        want_w = wb is not None and _needed(ctx, 3, wb)
-        if want_t or want_w:
-            d_t, d_w = _SumsT.apply(y, grad, ht, loc, r, want_t, want_w)
-        return d_y, d_h, d_t, d_w, None, None
+        return (d_y, d_h, *_sums_param_adjoints(ctx, y, grad), None, None)
 
 
 class _SumsT(torch.autograd.Function):
