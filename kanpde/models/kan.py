@@ -727,13 +727,14 @@ def _base_derivatives(name: str, z: torch.Tensor, order: int) -> list[torch.Tens
         if order == 0:
             return [F.silu(z)]
         sg = torch.sigmoid(z)
-        out = [F.silu(z), sg * (1 + z * (1 - sg))]
+        a = torch.addcmul(sg, sg, sg, value=-1.0)  # sigma' = sigma (1 - sigma)
+        out = [F.silu(z), torch.addcmul(sg, z, a)]  # silu, silu' = sigma + z sigma'
         if order >= 2:
-            a = sg * (1 - sg)  # sigma'
-            w = 1 - 2 * sg  # sigma'' / sigma'
-            out.append(a * (2 + z * w))
+            zw = torch.addcmul(z, z, sg, value=-2.0)  # z w, w = 1 - 2 sigma = sigma'' / sigma'
+            out.append((zw + 2.0).mul_(a))  # silu'' = sigma' (2 + z w)
             if order >= 3:
-                out.append(a * (w * (3 + z * w) - 2 * z * a))
+                w = torch.mul(sg, -2.0).add_(1.0)
+                out.append((zw + 3.0).mul_(w).addcmul_(z, a, value=-2.0).mul_(a))  # sigma' (w (3 + z w) - 2 z sigma')
         if order >= 4:
             sig = _poly_derivatives([0.0, 1.0], [0.0, 1.0, -1.0], order)
             out += [z * _horner(sig[n], sg) + n * _horner(sig[n - 1], sg) for n in range(4, order + 1)]
