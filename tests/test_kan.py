@@ -273,10 +273,14 @@ def test_fused_edge_jet_backward_all_channels(activation, k, uniform):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-10 * scale)
 
 
-def test_fused_edge_jet_gradcheck():
-    """The written-out backward of the fused jet against finite differences (inputs and every
-    parameter; the jet is differentiable once)."""
-    model = randomize(KAN([2, 3, 1], grid_size=4, dtype=F64, seed=1), scale=0.3)
+@pytest.mark.parametrize("wide", [False, True])
+def test_fused_edge_jet_gradcheck(wide, monkeypatch):
+    """The written-out backward of the fused jets (edge by edge, and the wide layers' row
+    product) against finite differences (inputs and every parameter; the jet is differentiable
+    once).  ``wide``: every layer after the first takes the row-product path."""
+    if wide:
+        monkeypatch.setattr(KANLayer, "_edgewise", lambda self: False)
+    model = randomize(KAN([2, 3, 2, 1], grid_size=4, dtype=F64, seed=1), scale=0.3)
     names = [name for name, _ in model.named_parameters()]
 
     def fn(x, *ps):
@@ -614,3 +618,25 @@ def test_third_derivative_matches_finite_differences_of_second():
     ok = (fd - t[:, 0]).abs() < 1e-3
     assert ok.float().mean() > 0.8
     torch.testing.assert_close(t[ok, 0], fd[ok], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["silu", "tanh", "none"])
+def test_wide_layer_jet_every_base_activation(activation):
+    """The row-product jet (base weights folded into the table as one more row per block) for
+    each base branch, against nested autograd, values and parameter gradients."""
+    model = randomize(KAN([2, 24, 24, 1], grid_size=6, base_activation=activation, dtype=F64, seed=9), scale=0.2)
+    assert not model.layers[1]._edgewise()
+    model.update_grid(rand(300, 2, -0.9, 0.9, seed=1))
+    x = rand(25, 2, -1.1, 1.1, seed=2)
+    u, grad, hess = autograd_jet(model, x)
+    jet = model.forward_jet(x)
+    scale = max(1.0, hess.abs().max().item())
+    torch.testing.assert_close(jet.value, u, rtol=0, atol=1e-12 * max(1.0, u.abs().max().item()))
+    torch.testing.assert_close(jet.grad, grad, rtol=0, atol=1e-11 * scale)
+    torch.testing.assert_close(jet.hess_diag, hess, rtol=0, atol=1e-10 * scale)
+    kw = {"allow_unused": True, "materialize_grads": True}  # the last bias has no Hessian
+    ga = torch.autograd.grad(hess.square().mean(), list(model.parameters()), **kw)
+    gf = torch.autograd.grad(jet.hess_diag.square().mean(), list(model.parameters()), **kw)
+    gscale = max(g.abs().max().item() for g in ga)
+    for a, b in zip(ga, gf):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-10 * gscale)

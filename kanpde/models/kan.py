@@ -45,7 +45,9 @@ functions whose derivatives are members of the same family:
   with ``K = in * (k + 1)`` nonzeros per row, without per-edge tensors.  It and its partners
   ``<y[n], A[col[n, e]]>`` (:class:`_SDDMM`) and ``sum_n vals[n, e] y[n]`` into table rows
   (:class:`_SpMMT`) are the three partial derivatives of one trilinear form.  The product runs
-  as a CSR sparse-dense product on CPU and on gathered rows, chunk by chunk, otherwise.
+  as a CSR sparse-dense product on CPU and on gathered rows, chunk by chunk, otherwise.  Their
+  second-order jet is one node, :class:`_RowJet`, with the base weights folded into the table
+  as one more row per block.
 
 Forward derivatives
 -------------------
@@ -926,6 +928,89 @@ class _EdgeJet(torch.autograd.Function):
         return d_h, d_g, d_s, d_t, d_w, None, None, None
 
 
+def _power_derivatives(u: torch.Tensor, invh: torch.Tensor, k: int, count: int) -> list[torch.Tensor]:
+    """``Q_r[n, p, m] = d^r (u^m) / dh^r = m! / (m - r)! u^(m-r) (du/dh)^r`` for ``r < count``:
+    each ``(N, in, k + 1)``, without graph (``u`` ``(N, in)``, ``invh`` ``(in,)`` or ``(N, in)``)."""
+    k1 = k + 1
+    pw = [torch.ones_like(u), u]
+    while len(pw) < k1:
+        pw.append(pw[-1] * u)
+    out = []
+    for r in range(count):
+        q = u.new_zeros(*u.shape, k1)
+        ihr = invh if r == 1 else invh.pow(r) if r > 1 else None
+        for m in range(r, k1):
+            t = pw[m - r] if ihr is None else pw[m - r] * ihr
+            q[..., m] = t if m == r and r < 2 else t * float(math.perm(m, r))
+        out.append(q)
+    return out
+
+
+class _RowJet(torch.autograd.Function):
+    """Second-order jet of a wide layer (row-product path) in one autograd node.
+
+    ``apply(h, g, s, table, loc, pat, base)`` -> ``(N, 1 + 2d, O)``: channel 0 the value, then the
+    ``d`` gradient and ``d`` Hessian-diagonal channels (no bias).  ``table`` holds, per block of
+    ``k + 2`` rows, the ``k + 1`` polynomial rows of :meth:`KANLayer._table` and the base weights
+    ``w_b[:, p]`` (``base`` not ``None``), so the base branch is one more "basis function" per
+    input with derivatives ``b^(r)``; ``pat`` is the matching row pattern.  With ``Q_r`` the
+    ``r``-th ``h``-derivatives of the per-input basis values (powers of ``u``, then ``b``):
+
+        vals = [Q_0, Q_1 g_j, Q_2 g_j^2 + Q_1 s_j],   out = row product of vals with the table.
+
+    The backward pass contracts the sampled table rows (:func:`_sddmm`) with ``Q_1 .. Q_3``
+    before anything is expanded per channel (differentiable once).
+    """
+
+    @staticmethod
+    def forward(ctx, h, g, s, table, loc, pat, base):
+        n, i = h.shape
+        d = g.shape[2]
+        need_h = ctx.needs_input_grad[0]
+        qs = _power_derivatives(loc.u.view(n, i), loc.invh, loc.k, 4 if need_h else 3)
+        if base is not None:
+            bs = _base_derivatives(base, h.detach(), len(qs) - 1)
+            qs = [torch.cat([q, b.unsqueeze(-1)], -1) for q, b in zip(qs, bs)]
+        k1e = qs[0].shape[-1]
+        gd = g.detach().transpose(1, 2).contiguous()  # (N, d, in)
+        sd = s.detach().transpose(1, 2).contiguous()
+        vals = h.new_empty(n, 1 + 2 * d, i, k1e)
+        vals[:, 0] = qs[0]
+        q1, q2 = qs[1].unsqueeze(1), qs[2].unsqueeze(1)  # (N, 1, in, k1e)
+        torch.mul(q1, gd.unsqueeze(-1), out=vals[:, 1:1 + d])
+        torch.mul(q2, gd.square().unsqueeze(-1), out=vals[:, 1 + d:]).addcmul_(q1, sd.unsqueeze(-1))
+        vals = vals.view(n, 1 + 2 * d, i * k1e)
+        ctx.pat, ctx.d = pat, d
+        ctx.save_for_backward(vals, table, gd, sd, *qs[1:])
+        return _spmm(vals, table, pat)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gout):
+        vals, table, gd, sd, *qs = ctx.saved_tensors
+        pat, d = ctx.pat, ctx.d
+        need_h, need_g, need_s, need_t = ctx.needs_input_grad[:4]
+        n, c, _ = vals.shape
+        i = gd.shape[2]
+        d_h = d_g = d_s = d_t = None
+        if need_t:
+            d_t = _spmmt(vals, gout.contiguous(), pat)
+        if need_h or need_g or need_s:
+            w = _sddmm(gout.contiguous(), table, pat).view(n, c, i, -1)  # (N, c, in, k1e)
+            q1, q2 = qs[0].unsqueeze(1), qs[1].unsqueeze(1)
+            b1 = (w[:, 1:] * q1).sum(-1)  # (N, 2d, in)
+            b2 = (w[:, 1:] * q2).sum(-1)
+            if need_g:
+                d_g = torch.addcmul(b1[:, :d], gd, b2[:, d:], value=2.0).transpose(1, 2)
+            if need_s:
+                d_s = b1[:, d:].transpose(1, 2)
+            if need_h:
+                c3 = (w[:, 1 + d:] * qs[2].unsqueeze(1)).sum(-1)  # (N, d, in)
+                d_h = (w[:, 0] * qs[0]).sum(-1)
+                d_h += (gd * b2[:, :d] + sd * b2[:, d:]).sum(1) + (gd.square() * c3).sum(1)
+        return d_h, d_g, d_s, d_t, None, None, None
+
+
 def _planes(t: torch.Tensor) -> torch.Tensor:
     """``(N, a, b)`` -> contiguous ``(a, b, N)`` (free for the views :class:`_EdgeJet` returns)."""
     return t.permute(1, 2, 0).contiguous()
@@ -1305,6 +1390,24 @@ class KANLayer(nn.Module):
                 value = value + self.bias
             return Jet(value, grad, hess)
         loc, u = self._locate(h, geo)
+        if order == 2:
+            k1 = self.spline_order + 1
+            table = self._table(geo)
+            if self.base_weight is not None:
+                # the base weights as a (k+2)-th row of every block: one row product does both
+                i, g_ = self.in_features, self.grid_size
+                wrow = self.base_weight.t().reshape(i, 1, 1, o).expand(i, g_, 1, o).reshape(i * g_, 1, o)
+                table = torch.cat([table.view(i * g_, k1, o), wrow], 1).reshape(-1, o)
+                k1 += 1
+            if loc._rows is None or loc._rows.k1 != k1:
+                loc._rows = _Pattern(loc.blk, k1, loc.n_blocks, o)
+            base = self.base_activation if self.base_weight is not None else None
+            out = _RowJet.apply(h, g, s, table, loc, loc._rows, base)
+            d = g.shape[2]
+            value = out[:, 0]
+            if self.bias is not None:
+                value = value + self.bias
+            return Jet(value, out[:, 1:1 + d].transpose(1, 2), out[:, 1 + d:].transpose(1, 2))
         # jets from an edge-by-edge layer arrive as views of point-innermost planes; the row
         # product reads them as (N, d, in)
         g = g.transpose(1, 2).contiguous().transpose(1, 2) if g is not None else None
