@@ -1504,7 +1504,10 @@ class KANLayer(nn.Module):
         target = target.double()
         if dense:
             b = self.basis_matrix(h).double().transpose(0, 1)  # (in, N, nb)
-            coef = torch.linalg.lstsq(b, target.transpose(0, 1)).solution  # (in, nb, out)
+            # gelsd (SVD): LAPACK's default CPU driver, gelsy, returns results that depend on where
+            # the arrays happen to sit in memory, which made seeded runs differ after refine()
+            driver = "gelsd" if b.device.type == "cpu" else None
+            coef = torch.linalg.lstsq(b, target.transpose(0, 1), driver=driver).solution  # (in, nb, out)
             return coef.permute(2, 0, 1).to(self.spline_weight.dtype)
         j, b = self.basis(h)
         b = b.double()
