@@ -25,6 +25,7 @@ import importlib
 import pathlib
 import statistics
 import sys
+import tempfile
 import time
 
 import torch
@@ -46,8 +47,33 @@ def optional(module: str, name: str):
         return None
 
 
-def models(widths: list[int], grids) -> list[tuple[str, torch.nn.Module]]:
+#: pykan rows are skipped above this many B-spline values per step (N * width * (G + k)): the
+#: reference implementation evaluates every B-spline of the grid for every input
+PYKAN_MAX_BASIS = 4_000_000
+
+
+def pykan_model(widths: list[int], grid: int):
+    """The KAN paper's reference implementation (``pip install -e ".[bench]"``) with the same
+    widths, grid and spline order, in its fastest configuration (``speed()``: no symbolic branch,
+    no saved activations), float64; ``None`` if pykan is not installed."""
+    try:
+        from kan import KAN as PyKAN
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as ckpt:  # pykan may write checkpoints; keep them out of the tree
+        model = PyKAN(width=list(widths), grid=grid, k=3, seed=0, auto_save=False, save_act=False,
+                      symbolic_enabled=False, ckpt_path=ckpt)
+    model.speed()
+    return model.to(torch.float64)
+
+
+def models(widths: list[int], grids, n: int = 0) -> list[tuple[str, torch.nn.Module]]:
     out = [(f"KAN G={g}", KAN(widths, grid_size=g, dtype=torch.float64, seed=0)) for g in grids]
+    for g in grids:
+        if n * max(widths) * (g + 3) <= PYKAN_MAX_BASIS:
+            ref = pykan_model(widths, g)
+            if ref is not None:
+                out.append((f"pykan G={g}", ref))
     cheby = optional("kanpde.models.chebykan", "ChebyKAN")
     if cheby is not None:
         out.append((f"ChebyKAN D={CHEBY_DEGREE}", cheby(widths, degree=CHEBY_DEGREE, dtype=torch.float64)))
@@ -102,7 +128,7 @@ def run(ns, threads, grids, repeats):
                 f = torch.rand(n, generator=gen, dtype=torch.float64)
                 # fewer repeats for the slow configurations keep the full run to minutes
                 reps = repeats if n * max(widths) <= 2048 * 32 else max(3, repeats // 2)
-                for name, model in models(widths, grids):
+                for name, model in models(widths, grids, n):
                     ta = median_ms(autograd_step, model, x, f, reps)
                     tf = median_ms(forward_step, model, x, f, reps) if hasattr(model, "forward_jet") else float("nan")
                     rows.append({"threads": nthreads, "widths": widths, "n": n, "model": name,
@@ -136,6 +162,20 @@ def table(rows, grids) -> str:
     return "\n".join(lines)
 
 
+def reference_ratios(rows) -> str:
+    """pykan's autograd step over kanpde's KAN autograd step, same widths, G, N and threads."""
+    out = []
+    for r in rows:
+        if not r["model"].startswith("pykan G="):
+            continue
+        ours = [s for s in rows if (s["threads"], s["widths"], s["n"]) == (r["threads"], r["widths"], r["n"])
+                and s["model"] == "KAN " + r["model"].split(" ", 1)[1]]
+        if ours:
+            out.append(f"threads={r['threads']} widths={r['widths']} N={r['n']} {r['model'].split(' ', 1)[1]}: "
+                       f"pykan / kanpde KAN autograd step = {r['autograd'] / ours[0]['autograd']:.1f}x")
+    return "\n".join(out)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 2048, one thread, G in {5, 100}, 3 repeats")
@@ -159,6 +199,10 @@ def main(argv=None):
     rows = run(ns, threads, grids, repeats)
     print()
     print(table(rows, grids))
+    ref = reference_ratios(rows)
+    if ref:
+        print()
+        print(ref)
 
 
 if __name__ == "__main__":
