@@ -157,8 +157,9 @@ def table(rows, grids) -> str:
         if r["model"] == g_hi and find(r, g_lo):
             lo = find(r, g_lo)
             gr = f"{r['autograd'] / lo['autograd']:.2f}, {r['forward'] / lo['forward']:.2f}"
-        lines.append(f"| {r['threads']} | {r['widths']} | {r['n']} | {r['model']} | {r['autograd']:.1f} "
-                     f"| {r['forward']:.1f} | {r['forward'] / r['autograd']:.2f} | {ratio_a} | {ratio_f} | {gr} |")
+        line = (f"| {r['threads']} | {r['widths']} | {r['n']} | {r['model']} | {r['autograd']:.1f} "
+                f"| {r['forward']:.1f} | {r['forward'] / r['autograd']:.2f} | {ratio_a} | {ratio_f} | {gr} |")
+        lines.append(line.replace("| nan ", "| - "))  # no forward path (pykan)
     return "\n".join(lines)
 
 
