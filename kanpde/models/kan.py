@@ -382,7 +382,7 @@ class _Local:
         self._evals: dict = {}
         self._base: list[torch.Tensor] = []
         self.base: str | None = None  # base activation, for base_planes
-        self._rows: _Pattern | None = None
+        self._rows: dict[int, _Pattern] = {}  # row patterns by rows per block
         self.ht: torch.Tensor | None = None  # the inputs, (in, N), when located input-major
 
     def base_planes(self, r: int) -> torch.Tensor:
@@ -425,9 +425,14 @@ class _Local:
         return out
 
     def row_pattern(self, width: int) -> "_Pattern":
-        if self._rows is None:
-            self._rows = _Pattern(self.blk, self.k1, self.n_blocks, width)
-        return self._rows
+        """The row pattern of the layer table (``k + 1`` rows per block)."""
+        return self.block_pattern(self.k1, width)
+
+    def block_pattern(self, per_block: int, width: int) -> "_Pattern":
+        """Row pattern for tables with ``per_block`` rows per block (cached)."""
+        if per_block not in self._rows:
+            self._rows[per_block] = _Pattern(self.blk, per_block, self.n_blocks, width)
+        return self._rows[per_block]
 
 
 class _EdgeSpline(torch.autograd.Function):
@@ -1399,10 +1404,8 @@ class KANLayer(nn.Module):
                 wrow = self.base_weight.t().reshape(i, 1, 1, o).expand(i, g_, 1, o).reshape(i * g_, 1, o)
                 table = torch.cat([table.view(i * g_, k1, o), wrow], 1).reshape(-1, o)
                 k1 += 1
-            if loc._rows is None or loc._rows.k1 != k1:
-                loc._rows = _Pattern(loc.blk, k1, loc.n_blocks, o)
             base = self.base_activation if self.base_weight is not None else None
-            out = _RowJet.apply(h, g, s, table, loc, loc._rows, base)
+            out = _RowJet.apply(h, g, s, table, loc, loc.block_pattern(k1, o), base)
             d = g.shape[2]
             value = out[:, 0]
             if self.bias is not None:
