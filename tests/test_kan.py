@@ -204,6 +204,8 @@ def test_forward_jet_equals_nested_autograd(widths, grid, lo, hi):
         low = model.forward_jet(x, order=order)
         assert low.order == order
         torch.testing.assert_close(low.value, u, rtol=0, atol=vtol)
+        if order == 1:
+            torch.testing.assert_close(low.grad, grad, rtol=0, atol=1e-11 * scale)
 
 
 @pytest.mark.parametrize("k", [1, 2, 5])

@@ -935,7 +935,8 @@ class _EdgeJet(torch.autograd.Function):
 
 def _power_derivatives(u: torch.Tensor, invh: torch.Tensor, k: int, count: int) -> list[torch.Tensor]:
     """``Q_r[n, p, m] = d^r (u^m) / dh^r = m! / (m - r)! u^(m-r) (du/dh)^r`` for ``r < count``:
-    each ``(N, in, k + 1)``, without graph (``u`` ``(N, in)``, ``invh`` ``(in,)`` or ``(N, in)``)."""
+    each ``(N, in, k + 1)`` (``u`` ``(N, in)``, with its graph to ``h`` if it has one; ``invh``
+    ``(in,)`` or ``(N, in)``)."""
     k1 = k + 1
     pw = [torch.ones_like(u), u]
     while len(pw) < k1:
@@ -1334,21 +1335,6 @@ class KANLayer(nn.Module):
             phi = phi + self._base(h).unsqueeze(-1) * self.base_weight.t()
         return phi
 
-    def _local_derivatives(self, u: torch.Tensor, invh: torch.Tensor, order: int) -> list[torch.Tensor]:
-        """Stacked ``u^m`` and their first/second derivatives in ``h`` (with graph): each
-        ``(N, in, k + 1)``."""
-        p = self._powers(u)
-        k1 = len(p)
-        zero = torch.zeros_like(u)
-        ih = invh.unsqueeze(-1)
-        out = [torch.stack(p, -1)]
-        if order >= 1:
-            out.append(torch.stack([zero] + [m * p[m - 1] for m in range(1, k1)], -1) * ih)
-        if order >= 2:
-            d2 = torch.stack([zero, zero] + [m * (m - 1) * p[m - 2] for m in range(2, k1)], -1)
-            out.append(d2[..., :k1] * (ih * ih))
-        return out
-
     def _check_jet(self, jet: Jet) -> None:
         if not isinstance(jet, Jet):
             raise TypeError(f"KANLayer.forward_jet expects a Jet, got {type(jet).__name__}")
@@ -1397,7 +1383,6 @@ class KANLayer(nn.Module):
         loc, u = self._locate(h, geo)
         if order == 2:
             k1 = self.spline_order + 1
-            table = self._table(geo)
             if self.base_weight is not None:
                 # the base weights as a (k+2)-th row of every block: one row product does both
                 i, g_ = self.in_features, self.grid_size
@@ -1411,38 +1396,24 @@ class KANLayer(nn.Module):
             if self.bias is not None:
                 value = value + self.bias
             return Jet(value, out[:, 1:1 + d].transpose(1, 2), out[:, 1 + d:].transpose(1, 2))
-        # jets from an edge-by-edge layer arrive as views of point-innermost planes; the row
-        # product reads them as (N, d, in)
-        g = g.transpose(1, 2).contiguous().transpose(1, 2) if g is not None else None
-        s = s.transpose(1, 2).contiguous().transpose(1, 2) if s is not None else None
-        loc_d = self._local_derivatives(u, loc.invh, order)
-        chans = [loc_d[0].unsqueeze(1)]  # (N, c, in, k+1)
-        gt = st = None
-        if order >= 1:
+        # orders 0 and 1: values (and gradient channels) through one row product, with graph
+        qs = _power_derivatives(u, loc.invh, self.spline_order, order + 1)  # (N, in, k+1) each
+        chans = [qs[0].unsqueeze(1)]  # (N, c, in, k+1)
+        gt = None
+        if order == 1:
             gt = g.transpose(1, 2)  # (N, d, in)
-            chans.append(loc_d[1].unsqueeze(1) * gt.unsqueeze(-1))
-        if order >= 2:
-            st = s.transpose(1, 2)
-            chans.append(loc_d[2].unsqueeze(1) * gt.square().unsqueeze(-1) + loc_d[1].unsqueeze(1) * st.unsqueeze(-1))
+            chans.append(qs[1].unsqueeze(1) * gt.unsqueeze(-1))
         vals = torch.cat(chans, 1) if len(chans) > 1 else chans[0]
         c = vals.shape[1]
         out = _SpMM.apply(vals.reshape(n, c, -1), table, loc.row_pattern(o))  # (N, c, out)
         if self.base_weight is not None:
-            b0, b1, b2 = self._base_jet(h, order)
-            z = [b0.unsqueeze(1)]
-            if order >= 1:
-                z.append(b1.unsqueeze(1) * gt)
-            if order >= 2:
-                z.append(b2.unsqueeze(1) * gt.square() + b1.unsqueeze(1) * st)
-            z = torch.cat(z, 1) if len(z) > 1 else z[0]
+            b = self._base_jet(h, order)
+            z = b[0].unsqueeze(1) if order == 0 else torch.cat([b[0].unsqueeze(1), b[1].unsqueeze(1) * gt], 1)
             out = out + torch.matmul(z, self.base_weight.t())
-        d = (c - 1) // 2 if order == 2 else c - 1
         value = out[:, 0]
         if self.bias is not None:
             value = value + self.bias
-        grad = out[:, 1:1 + d].transpose(1, 2) if order >= 1 else None
-        hess = out[:, 1 + d:].transpose(1, 2) if order >= 2 else None
-        return Jet(value, grad, hess)
+        return Jet(value, out[:, 1:].transpose(1, 2) if order == 1 else None, None)
 
     def forward_jet_input(self, x: torch.Tensor, order: int = 2) -> Jet:
         """:meth:`forward_jet` of the identity jet at ``x`` (the first layer of a network).
