@@ -361,6 +361,12 @@ class _SpMMT(torch.autograd.Function):
         return d_vals, d_y, None
 
 
+def _tensor_key(t: torch.Tensor) -> tuple:
+    """Cache key of a tensor's current contents; a cache must also hold ``t`` itself, so that
+    its ``id`` cannot be reused by another tensor while the entry lives."""
+    return id(t), t._version, t.data_ptr()
+
+
 class _Local:
     """A batch of layer inputs located on the grid.
 
@@ -414,7 +420,7 @@ class _Local:
         ``[m, :, p * N + n]`` = row ``blk[p, n] * (k + 1) + m`` (``self`` input-major).  The last
         few tables are cached: nested backward passes evaluate the same table (and its
         adjoints) at several derivative orders."""
-        key = (id(table), table._version, table.data_ptr())
+        key = _tensor_key(table)
         for entry in self._gathered:
             if entry[0] == key:
                 return entry[2]
@@ -516,7 +522,7 @@ def _edge_planes(loc: _Local, table: torch.Tensor, r: int) -> torch.Tensor:
     """``E_r`` of :func:`_planar_eval` as ``(O, in, N)`` planes, cached on ``loc`` per table and
     order (the nested passes of a Laplacian ask for the same ones repeatedly).  Internal: the
     cached tensors are never handed out as autograd outputs."""
-    key = (id(table), table._version, table.data_ptr(), r)
+    key = (*_tensor_key(table), r)
     hit = loc._evals.get(key)
     if hit is not None:
         return hit[1]
