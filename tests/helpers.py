@@ -55,3 +55,31 @@ def fit_lbfgs(model, x, y, **lbfgs_options):
     opt.step(closure)
     with torch.no_grad():
         return ((model(x) - y) ** 2).mean().item()
+
+
+def assert_residual_param_grads_match(model, x, f):
+    """Parameter gradients of a residual loss on value, gradient and Laplacian are the same
+    through ``forward_jet`` and through nested autograd."""
+    params = list(model.parameters())
+    kw = {"allow_unused": True, "materialize_grads": True}
+    jet = model.forward_jet(x)
+    loss_jet = ((jet.hess_diag.sum(-1) - f) ** 2).mean() + (jet.grad ** 2).mean() + (jet.value ** 2).mean()
+    g_jet = torch.autograd.grad(loss_jet, params, **kw)
+    u, g, h = autograd_jet(model, x)
+    loss_ag = ((h.sum(-1) - f) ** 2).mean() + (g ** 2).mean() + (u ** 2).mean()
+    g_ag = torch.autograd.grad(loss_ag, params, **kw)
+    assert_close(loss_jet, loss_ag)
+    for a, b in zip(g_jet, g_ag):
+        assert_close(a, b)
+
+
+class JetOf(torch.nn.Module):
+    """Exposes ``forward_jet`` as ``forward`` so that ``functional_call`` can swap parameters."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        jet = self.model.forward_jet(x)
+        return jet.value, jet.grad, jet.hess_diag

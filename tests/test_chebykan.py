@@ -8,7 +8,8 @@ import torch
 from numpy.polynomial import chebyshev as npcheb
 from torch.func import functional_call
 
-from helpers import assert_close, assert_jet_matches_autograd, autograd_jet, fit_lbfgs
+from helpers import (JetOf, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match, autograd_jet,
+                     fit_lbfgs)
 from kanpde.models import ChebyKAN, Jet
 from kanpde.models.chebykan import ChebyKANLayer, chebyshev_basis
 
@@ -216,31 +217,7 @@ def test_residual_loss_parameter_gradients_match_autograd(widths):
     model = ChebyKAN(widths, degree=5, dtype=F64)
     x = torch.rand(20, widths[0], dtype=F64) * 2 - 1
     f = torch.sin(3 * x[:, :1]) * torch.ones(1, widths[-1], dtype=F64)
-    params = list(model.parameters())
-
-    jet = model.forward_jet(x)
-    loss_jet = ((jet.hess_diag.sum(-1) - f) ** 2).mean() + (jet.grad ** 2).mean()
-    g_jet = torch.autograd.grad(loss_jet, params, allow_unused=True, materialize_grads=True)
-
-    _, g, h = autograd_jet(model, x)
-    loss_ag = ((h.sum(-1) - f) ** 2).mean() + (g ** 2).mean()
-    g_ag = torch.autograd.grad(loss_ag, params, allow_unused=True, materialize_grads=True)
-
-    assert_close(loss_jet, loss_ag)
-    for a, b in zip(g_jet, g_ag):
-        assert_close(a, b)
-
-
-class _JetOf(torch.nn.Module):
-    """Exposes ``forward_jet`` as ``forward`` so that ``functional_call`` can swap parameters."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        jet = self.model.forward_jet(x)
-        return jet.value, jet.grad, jet.hess_diag
+    assert_residual_param_grads_match(model, x, f)
 
 
 def test_gradcheck_forward_and_jet_inputs_and_parameters():
@@ -254,7 +231,7 @@ def test_gradcheck_forward_and_jet_inputs_and_parameters():
         return functional_call(model, dict(zip(names, ps)), (x,))
 
     def jet(x, *ps):
-        return functional_call(_JetOf(model), {f"model.{n}": p for n, p in zip(names, ps)}, (x,))
+        return functional_call(JetOf(model), {f"model.{n}": p for n, p in zip(names, ps)}, (x,))
 
     assert torch.autograd.gradcheck(forward, (x, *params))
     assert torch.autograd.gradgradcheck(forward, (x, *params))
