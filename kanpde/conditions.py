@@ -217,6 +217,12 @@ class Condition:
 
     # -- protocol
 
+    #: ``True`` when, while :attr:`needs_derivatives` is false, :meth:`residual` evaluates the
+    #: network once, at exactly ``batch["x"]``.  A performance hint only: the trainer then
+    #: evaluates those points in the same pass as the collocation points (any other call of
+    #: ``u_fn`` is still answered by a network call of its own).
+    values_at_x: bool = False
+
     @property
     def needs_derivatives(self) -> bool:
         """Whether :meth:`residual` differentiates the network output with respect to ``x``."""
@@ -319,6 +325,7 @@ class Dirichlet(Condition):
     """
 
     kind = "dirichlet"
+    values_at_x = True
 
     def __init__(self, where: str | Callable, value: float | Callable = 0.0, component: int = 0,
                  weight: float = 1.0, name: str | None = None, n_points: int | None = None):
@@ -377,6 +384,7 @@ class Robin(Condition):
     """
 
     kind = "robin"
+    values_at_x = True
 
     def __init__(self, where: str | Callable, a: float | Callable = 1.0, b: float | Callable = 1.0,
                  value: float | Callable = 0.0, component: int = 0, weight: float = 1.0,
@@ -523,6 +531,7 @@ class Initial(Condition):
     """
 
     kind = "initial"
+    values_at_x = True
 
     def __init__(self, value: float | Callable = 0.0, dt_value: float | Callable | None = None,
                  component: int = 0, weight: float = 1.0, name: str | None = None,
@@ -591,6 +600,7 @@ class Data(Condition):
     """
 
     kind = "data"
+    values_at_x = True
 
     def __init__(self, x: Any, values: Any, component: int = 0, weight: float = 1.0,
                  name: str | None = None, n_points: int | None = None):

@@ -27,13 +27,15 @@ only and :func:`dt` differentiates along the time axis.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 __all__ = [
     "DERIVATIVE_MODES",
     "evaluate",
+    "evaluate_with_values",
+    "uses_forward_path",
     "with_time_axis",
     "time_axis_of",
     "grad",
@@ -82,6 +84,21 @@ def evaluate(
     ``transform(x, u)`` is a hard-constraint output transform applied to the network output.
     ``x`` must require grad if any derivative will be asked for.
     """
+    if not uses_forward_path(model, derivatives, order, transform):
+        u = model(x)
+        return u if transform is None else transform(x, u)
+    jet = model.forward_jet(x, order=order)
+    u = jet.value
+    setattr(u, _JET, (x, jet, derivatives == "forward"))
+    return u
+
+
+def uses_forward_path(model, derivatives: str = "auto", order: int = 2, transform=None) -> bool:
+    """Whether :func:`evaluate` with these arguments propagates a jet (the forward path).
+
+    Raises ``ValueError`` for an unknown ``derivatives`` mode and
+    :class:`ForwardPathUnavailable` when ``"forward"`` is forced but cannot be honoured.
+    """
     if derivatives not in DERIVATIVE_MODES:
         raise ValueError(f"derivatives must be one of {DERIVATIVE_MODES}, got {derivatives!r}")
     has_jet = bool(getattr(model, "supports_jet", False)) and hasattr(model, "forward_jet")
@@ -92,13 +109,38 @@ def evaluate(
         raise ForwardPathUnavailable(
             f"derivatives='forward' was requested but {why}; use derivatives='auto' or 'autograd'"
         )
-    if not use_jet:
-        u = model(x)
-        return u if transform is None else transform(x, u)
-    jet = model.forward_jet(x, order=order)
-    u = jet.value
-    setattr(u, _JET, (x, jet, derivatives == "forward"))
-    return u
+    return use_jet
+
+
+def evaluate_with_values(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    others: Sequence[torch.Tensor],
+    derivatives: str = "auto",
+    order: int = 2,
+    transform: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """:func:`evaluate` at ``x`` plus the plain network values at each point set in ``others``.
+
+    On the forward path all points go through one jet pass (the values at ``others`` are its
+    value channel, exact like ``model(x_i)``), which saves a network call per set; otherwise each
+    set is a separate ``model(x_i)`` (``transform`` applied).  Returns ``(u, values)``; ``u``
+    works with the operators exactly as :func:`evaluate`'s result does.
+    """
+    if not others or not uses_forward_path(model, derivatives, order, transform):
+        u = evaluate(model, x, derivatives=derivatives, order=order, transform=transform)
+        return u, [evaluate(model, xi, derivatives=derivatives, order=0, transform=transform) for xi in others]
+    n = x.shape[0]
+    jet = model.forward_jet(torch.cat([x, *(xi.detach() for xi in others)]), order=order)
+    own = type(jet)(jet.value[:n], None if jet.grad is None else jet.grad[:n],
+              None if jet.hess_diag is None else jet.hess_diag[:n])
+    u = own.value
+    setattr(u, _JET, (x, own, derivatives == "forward"))
+    values, start = [], n
+    for xi in others:
+        values.append(jet.value[start:start + xi.shape[0]])
+        start += xi.shape[0]
+    return u, values
 
 
 def with_time_axis(x: torch.Tensor, axis: int) -> torch.Tensor:

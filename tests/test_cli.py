@@ -21,9 +21,12 @@ FAST = ["sampler.n_interior=400", "sampler.n_boundary=100", "eval.n_points=2500"
 NO_GRID = "optim.grid_update_every=0"
 CASES = {
     # problem: (L-BFGS steps, {model: (overrides, rel_l2 threshold)}); measured values in the
-    # comments (seed 0, one thread), thresholds leave a margin of about 3x
-    "poisson1d": (300, {"kan": ([NO_GRID], 1e-2),                        # 1.7e-3
-                        "mlp": ([NO_GRID, "model.hidden=[16,16]"], 1e-2)}),  # 2.1e-3
+    # comments (seed 0, one thread), thresholds leave a margin of about 3x.  Round-off-sized
+    # changes anywhere (summation order, the optimizer's linear algebra) move these runs like a
+    # change of seed does, so the margin covers seeds 0-3: poisson1d's MLP ends at 3.6e-4 to
+    # 2.5e-3 after 500 steps (after 300 it was 1.2e-3 to 2.5e-2), its KAN at 6.1e-4 to 1.0e-3.
+    "poisson1d": (500, {"kan": ([NO_GRID], 1e-2),                        # 7.3e-4
+                        "mlp": ([NO_GRID, "model.hidden=[16,16]"], 1e-2)}),  # 2.5e-3
     "poisson2d_sin": (150, {"kan": ([NO_GRID, "model.hidden=[4]"], 1e-1),     # 2.9e-2
                             "mlp": ([NO_GRID, "model.hidden=[16,16]"], 1.5e-1)}),  # 5.3e-2
     "poisson2d_paper": (200, {"kan": ([], 3e-2),                          # 8.4e-3 (with grid updates)

@@ -105,3 +105,33 @@ def test_kan_forward_path_after_grid_update_and_refine():
     fwd, ref = derivatives(model, y, "forward"), derivatives(model, y, "autograd")
     for key in ref:
         assert_close(fwd[key], ref[key], f"adapted grid {key}")
+
+
+@pytest.mark.parametrize("name", ["kan-G5-[2,6,1]", "chebykan-[d,5,1]", "mlp-tanh-[d,8,8,1]"])
+def test_values_at_other_points_share_the_jet_pass(name):
+    # evaluate_with_values: the collocation points' jet and plain values at extra point sets in
+    # one pass, equal to separate calls; parameter gradients of a combined loss equal too
+    model = build(name, 2)
+    x, xb1, xb2 = points(50, 2), points(17, 2, seed=1), points(9, 2, seed=2)
+    u, (v1, v2) = op.evaluate_with_values(model, x, [xb1, xb2], derivatives="forward")
+    ref = op.evaluate(model, x, derivatives="forward")
+    assert_close(u, ref, "u")
+    assert_close(op.laplacian(u, x), op.laplacian(ref, x), "laplacian")
+    assert_close(op.grad(u, x), op.grad(ref, x), "grad")
+    assert_close(v1, model(xb1), "values at set 1")
+    assert_close(v2, model(xb2), "values at set 2")
+    params = list(model.parameters())
+
+    def grads(lap, a, b):
+        loss = lap.pow(2).mean() + a.pow(2).mean() + 3 * b.pow(2).mean()
+        return torch.autograd.grad(loss, params, allow_unused=True)
+    fused = grads(op.laplacian(u, x), v1, v2)
+    sep = grads(op.laplacian(ref, x), model(xb1), model(xb2))
+    for a, b in zip(fused, sep):
+        if b is not None:
+            assert_close(a, b, "parameter gradient")
+    # autograd mode: separate plain calls, no jet attached to anything
+    xa = x.clone().requires_grad_(True)
+    ua, (va,) = op.evaluate_with_values(model, xa, [xb1], derivatives="autograd")
+    assert_close(op.laplacian(ua, xa), op.laplacian(ref, x), "autograd laplacian")
+    assert_close(va, model(xb1), "autograd values")

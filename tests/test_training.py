@@ -210,3 +210,30 @@ def test_resampling_draws_new_points_reproducibly():
     fixed, a, b = run(0), run(5), run(5)
     np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
     assert not np.array_equal(a.history["loss"], fixed.history["loss"])
+
+
+def test_dirichlet_values_ride_on_the_collocation_jet_pass():
+    # forward path: one jet pass per loss for the interior and the Dirichlet points together,
+    # no separate network call; autograd: a plain call per point set
+    from kanpde.training.loop import _Trainer
+    from kanpde.training.options import SolveOptions
+    for mode, jets, calls in (("forward", 1, 0), ("autograd", 0, 2)):
+        model = KAN([2, 3, 1], grid_size=5, seed=0).double()
+        opts = SolveOptions.from_kwargs(derivatives=mode, stages=lbfgs(1), seed=0, **FAST)
+        tr = _Trainer(PaperPoisson(), model, opts, None, "", False)
+        tr._cond_weights = tr._weights()
+        tr._resample(0)
+        counts = {"jet": 0, "call": 0}
+        jet, fwd = model.forward_jet, model.forward
+
+        def counting_jet(*a, **k):
+            counts["jet"] += 1
+            return jet(*a, **k)
+
+        def counting_call(*a, **k):
+            counts["call"] += 1
+            return fwd(*a, **k)
+        model.forward_jet, model.forward = counting_jet, counting_call
+        loss, parts = tr._loss()
+        assert (counts["jet"], counts["call"]) == (jets, calls), (mode, counts)
+        assert len(parts) == 2 and "residual" in parts and all(v > 0 for v in parts.values())

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .. import __version__, io, metrics, operators, runtime
+from .lbfgs import AVAILABLE as LBFGS_AVAILABLE, LBFGS
 from .options import SolveOptions, Stage
 
 __all__ = ["solve", "Result", "TrainingDiverged", "resolve_device"]
@@ -200,14 +201,37 @@ class _Trainer:
     def _loss_terms(self) -> dict[str, torch.Tensor]:
         # a fresh alias of the points each evaluation, so no gradient accumulates on them
         x = self._points(self.x_interior.detach().requires_grad_(self.x_needs_grad))
-        u = self._u_fn()(x)
+        conds = self.problem.conditions
+        value_only = [not getattr(c, "needs_derivatives", True) for c in conds]
+        # value-only conditions evaluated at batch["x"] share the collocation points' jet pass
+        fused = [i for i, c in enumerate(conds)
+                 if value_only[i] and getattr(c, "values_at_x", False) and "x" in self.batches[i]]
+        known: dict[int, torch.Tensor] = {}
+        if fused and operators.uses_forward_path(self.model, self.opts.derivatives, 2, self.transform):
+            pts = [self.batches[i]["x"] for i in fused]
+            u, values = operators.evaluate_with_values(self.model, x, pts, derivatives=self.opts.derivatives,
+                                                       transform=self.transform)
+            known = {id(p): v for p, v in zip(pts, values)}
+        else:
+            u = self._u_fn()(x)
         terms = {name: r.pow(2).mean() for name, r in self.problem.residual_terms(x, u).items()}
-        for cond, batch in zip(self.problem.conditions, self.batches):
+        for i, (cond, batch) in enumerate(zip(conds, self.batches)):
             # value-only conditions (Dirichlet, data) need no derivative propagation; conditions
             # that differentiate make their own requires-grad copy of the points
-            order = 2 if getattr(cond, "needs_derivatives", True) else 0
-            terms[cond.name] = cond.residual(batch, self._u_fn(order)).pow(2).mean()
+            u_fn = self._u_fn(0 if value_only[i] else 2)
+            if known:
+                u_fn = self._known_values(u_fn, batch.get("x"), known)
+            terms[cond.name] = cond.residual(batch, u_fn).pow(2).mean()
         return terms
+
+    @staticmethod
+    def _known_values(u_fn, x, known):
+        """``u_fn`` that answers a call at exactly the tensor ``x`` from ``known`` (values
+        computed in the collocation points' pass), and any other call by evaluating."""
+        v = known.get(id(x))
+        if v is None:
+            return u_fn
+        return lambda pts: v if pts is x else u_fn(pts)
 
     def _weights(self) -> dict[str, float]:
         w = {}
@@ -239,9 +263,14 @@ class _Trainer:
         if stage.optimizer == "adam":
             self.optimizer = torch.optim.Adam(params, lr=stage.lr)
         else:
-            self.optimizer = torch.optim.LBFGS(
-                params, lr=stage.lr, max_iter=1, history_size=stage.history_size,
-                tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+            kw = dict(lr=stage.lr, max_iter=1, history_size=stage.history_size,
+                      tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+            if LBFGS_AVAILABLE:
+                # the loss only changes with a resampling or a grid update, and both make a new
+                # optimizer: a step may start from the previous step's last evaluation
+                self.optimizer = LBFGS(params, reuse_evaluation=True, **kw)
+            else:
+                self.optimizer = torch.optim.LBFGS(params, **kw)
         self.scheduler = None
         if stage.optimizer == "adam" and stage.scheduler != "none":
             n = max(stage.steps, 1)
