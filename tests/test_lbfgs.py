@@ -181,3 +181,40 @@ def test_closure_is_required():
     opt = LBFGS([torch.nn.Parameter(torch.zeros(2, dtype=D))])
     with pytest.raises(ValueError, match="closure"):
         opt.step(None)
+
+
+def test_optimizer_interface():
+    params, loss_of = problem()
+    opt = LBFGS([{"params": params, "lr": 0.5}], history_size=4, line_search_fn="strong_wolfe")
+    assert opt.param_groups[0]["lr"] == 0.5 and "lr=0.5" in repr(opt)
+    loss_of(params).backward()
+    opt.zero_grad(set_to_none=False)
+    assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in params)
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
+    sd = opt.state_dict()
+    assert sd["param_groups"][0]["params"] == [0, 1] and sd["param_groups"][0]["history_size"] == 4
+    other = LBFGS([torch.nn.Parameter(torch.zeros(3, dtype=D))])
+    with pytest.raises(ValueError, match="expected one parameter group of 1 parameters"):
+        other.load_state_dict(sd)
+    with pytest.raises(ValueError, match="single parameter group"):
+        LBFGS([{"params": params[:1]}, {"params": params[1:]}])
+    with pytest.raises(ValueError, match="more than once"):
+        LBFGS([params[0], params[0]])
+    with pytest.raises(TypeError, match="single tensor"):
+        LBFGS(params[0])
+
+
+def test_an_lbfgs_run_does_not_import_torch_dynamo():
+    # torch.optim.Optimizer imports torch._dynamo (about 2 s) on first use; the trainer's
+    # L-BFGS does not derive from it, so an L-BFGS-only solve never pays that
+    import subprocess
+    import sys
+    code = ("import sys, kanpde; from kanpde.models import KAN; from problems.poisson import Poisson1D; "
+            "kanpde.solve(Poisson1D(), KAN([1, 4, 1]), stages=[{'optimizer': 'lbfgs', 'steps': 3}], "
+            "n_interior=50, n_boundary=4, n_eval=50, eval_every=3, progress=False); "
+            "print('dynamo' if 'torch._dynamo' in sys.modules else 'clean')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("clean"), out.stdout

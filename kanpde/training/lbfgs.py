@@ -22,6 +22,7 @@ operations.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Callable
 
 import torch
@@ -57,7 +58,7 @@ def lbfgs_direction(g: torch.Tensor, S: torch.Tensor, Y: torch.Tensor, SY: torch
     return hg.neg_()
 
 
-class LBFGS(torch.optim.Optimizer):
+class LBFGS:
     """Limited-memory BFGS (one parameter group), a drop-in for ``torch.optim.LBFGS``.
 
     Arguments as in ``torch.optim.LBFGS``: ``lr`` (step length of every iteration after the
@@ -72,6 +73,12 @@ class LBFGS(torch.optim.Optimizer):
     step's line search instead of calling ``closure`` once more.  Only valid while the loss
     function itself stays the same between calls (the trainer makes a new optimizer whenever it
     resamples points or moves the grid); ``torch.optim.LBFGS`` always re-evaluates.
+
+    It has the optimizer interface the trainer and checkpoints use (``step``, ``zero_grad``,
+    ``state_dict``/``load_state_dict`` in ``torch.optim`` format, ``param_groups``, ``state``)
+    but is not a ``torch.optim.Optimizer`` subclass: that base class imports ``torch._dynamo`` on
+    first use, about 2 s per process, which an L-BFGS-only run never needs.  So it does not work
+    with ``torch.optim.lr_scheduler`` (L-BFGS takes no schedule in kanpde).
     """
 
     def __init__(self, params, lr: float = 1.0, max_iter: int = 20, max_eval: int | None = None,
@@ -91,15 +98,72 @@ class LBFGS(torch.optim.Optimizer):
         defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
                         tolerance_change=tolerance_change, history_size=history_size,
                         line_search_fn=line_search_fn)
-        super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
-            raise ValueError("LBFGS supports a single parameter group")
-        self._params = self.param_groups[0]["params"]
+        if isinstance(params, torch.Tensor):
+            raise TypeError("LBFGS: params must be an iterable of tensors, got a single tensor; "
+                            "wrap it in a list")
+        params = list(params)
+        if params and isinstance(params[0], dict):
+            if len(params) != 1:
+                raise ValueError(f"LBFGS supports a single parameter group, got {len(params)}")
+            group = dict(params[0])
+            params = list(group.pop("params"))
+            defaults.update(group)
+        if not params:
+            raise ValueError("LBFGS got an empty parameter list")
+        for p in params:
+            if not isinstance(p, torch.Tensor) or not p.is_leaf:
+                raise TypeError(f"LBFGS can only optimize leaf tensors, got {type(p).__name__}")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("LBFGS: a parameter appears more than once in params")
+        self.defaults = defaults
+        self.param_groups = [dict(defaults, params=params)]
+        self.state: dict = defaultdict(dict)
+        self._params = params
         self.reuse_evaluation = bool(reuse_evaluation)
         self._last: tuple | None = None  # (parameter versions, loss, flat gradient) after a step
 
     def _versions(self) -> tuple:
         return tuple((id(p), p.data_ptr(), p._version) for p in self._params)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        return f"LBFGS({opts}, reuse_evaluation={self.reuse_evaluation})"
+
+    # ------------------------------------------------------------------ optimizer interface
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the parameters' gradients (``None`` them, or zero them in place)."""
+        for p in self._params:
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad.detach_().zero_()
+
+    def state_dict(self) -> dict:
+        """Options and state in ``torch.optim`` layout: parameters as indices, state by index
+        (the state tensors themselves, not copies, as ``torch.optim`` does)."""
+        index = {id(p): i for i, p in enumerate(self._params)}
+        group = {k: v for k, v in self.param_groups[0].items() if k != "params"}
+        group["params"] = list(range(len(self._params)))
+        return {"state": {index[id(p)]: st for p, st in self.state.items() if id(p) in index},
+                "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict`'s output (options and state; floating state tensors are
+        cast to their parameter's dtype and device)."""
+        groups = state_dict.get("param_groups") if isinstance(state_dict, dict) else None
+        if not groups or len(groups) != 1 or len(groups[0].get("params", ())) != len(self._params):
+            got = None if not groups else [len(g.get("params", ())) for g in groups]
+            raise ValueError(f"LBFGS.load_state_dict: expected one parameter group of {len(self._params)} "
+                             f"parameters, got groups of sizes {got}")
+        self.param_groups[0].update({k: v for k, v in groups[0].items() if k != "params"})
+        self.state = defaultdict(dict)
+        for i, st in state_dict.get("state", {}).items():
+            p = self._params[int(i)]
+            self.state[p] = {k: (v.to(device=p.device, dtype=p.dtype) if isinstance(v, torch.Tensor)
+                                 and v.is_floating_point() else v) for k, v in st.items()}
+        self._last = None
 
     # ------------------------------------------------------------------ flat views
     def _flat_grad(self) -> torch.Tensor:
