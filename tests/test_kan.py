@@ -658,3 +658,27 @@ def test_refine_is_bit_reproducible_wherever_the_arrays_sit():
         model.refine(11)
         results.add(b"".join(p.detach().numpy().tobytes() for p in model.parameters()))
     assert len(results) == 1
+
+
+def test_float32_model_converted_to_float64_keeps_an_exactly_uniform_grid():
+    # the trainer builds models in the default dtype and converts them: a uniform float32 grid
+    # becomes the exact float64 uniform grid (the one the float32 forward pass already used),
+    # not float32-rounded knots that would count as non-uniform; adapted grids keep their knots
+    for lo, hi in ((-1.0, 1.0), (-0.3, 0.7)):
+        m = KAN([2, 5, 1], grid_size=7, grid_range=(lo, hi), seed=0)
+        m32 = [layer.grid.clone() for layer in m.layers]
+        m.double()
+        for layer, g32 in zip(m.layers, m32):
+            assert layer.grid.dtype == torch.float64 and layer._geometry().uniform
+            assert (layer.grid - g32.double()).abs().max() <= 4 * torch.finfo(torch.float32).eps * (hi - lo)
+            ref = kan_mod._uniform_knots(float(g32[0, 3]), float(g32[0, 10]), 7, 3, dtype=torch.float64)
+            assert torch.equal(layer.grid[0], ref)
+    ref = KAN([2, 5, 1], grid_size=7, seed=0, dtype=torch.float64)
+    conv = KAN([2, 5, 1], grid_size=7, seed=0).double()
+    assert all(torch.equal(a.grid, b.grid) for a, b in zip(conv.layers, ref.layers))
+    adapted = KAN([2, 5, 1], grid_size=7, seed=0)
+    adapted.update_grid(torch.rand(300, 2) ** 3)
+    before = [layer.grid.clone() for layer in adapted.layers]
+    adapted.double()
+    assert all(torch.equal(layer.grid, b.double()) for layer, b in zip(adapted.layers, before))
+    assert not adapted.layers[0]._geometry().uniform

@@ -1139,6 +1139,26 @@ class KANLayer(nn.Module):
         self.reset_parameters()
 
     # ------------------------------------------------------------------ set-up
+    def _apply(self, fn, *args, **kwargs):
+        # Converting to a more precise dtype (a float32 model trained in float64): a grid that was
+        # uniform is rebuilt exactly uniform in the new dtype from its converted ends, instead of
+        # keeping the float32-rounded knots, which are not uniform at float64 precision and would
+        # send every forward pass down the slower non-uniform path.  The float32 forward pass
+        # already used exactly this grid (it treats knots uniform to within rounding as uniform).
+        old = self.grid.dtype
+        uniform = self.grid.is_floating_point() and self._geometry().uniform
+        out = super()._apply(fn, *args, **kwargs)
+        new = self.grid.dtype
+        if uniform and new.is_floating_point and torch.finfo(new).eps < torch.finfo(old).eps:
+            k, g = self.spline_order, self.grid_size
+            with torch.no_grad():
+                ends = self.grid[:, [k, k + g]].double().cpu()
+                knots = [_uniform_knots(float(lo), float(hi), g, k, dtype=new, device=self.grid.device)
+                         for lo, hi in ends.tolist()]
+                self.grid.copy_(torch.stack(knots))
+        self._geo = None
+        return out
+
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Re-draw the parameters: ``c ~ U(-1/2, 1/2) * noise_scale / G``, ``w_s = 1``,
