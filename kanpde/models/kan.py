@@ -1064,6 +1064,18 @@ def interval_polynomials(knots: torch.Tensor, spline_order: int) -> torch.Tensor
     return poly
 
 
+def _is_uniform(grid: torch.Tensor, k: int, g: int) -> bool:
+    """Whether the knots ``grid`` ``(in, G + 2k + 1)`` are equally spaced per input, to within
+    a few rounding errors of their dtype."""
+    if not grid.numel():
+        return True
+    lo, hi = grid[:, k], grid[:, k + g]
+    uniform = lo.unsqueeze(1) + ((hi - lo) / g).unsqueeze(1) * torch.arange(-k, g + k + 1, dtype=grid.dtype,
+                                                                            device=grid.device)
+    scale = (hi - lo).abs().max().clamp_min(torch.finfo(grid.dtype).tiny)
+    return bool(((grid - uniform).abs().max() <= 64 * torch.finfo(grid.dtype).eps * scale).item())
+
+
 def _uniform_knots(lo: float, hi: float, grid_size: int, spline_order: int, **kw) -> torch.Tensor:
     h = (hi - lo) / grid_size
     i = torch.arange(-spline_order, grid_size + spline_order + 1, dtype=torch.float64)
@@ -1145,12 +1157,12 @@ class KANLayer(nn.Module):
         # keeping the float32-rounded knots, which are not uniform at float64 precision and would
         # send every forward pass down the slower non-uniform path.  The float32 forward pass
         # already used exactly this grid (it treats knots uniform to within rounding as uniform).
-        old = self.grid.dtype
-        uniform = self.grid.is_floating_point() and self._geometry().uniform
+        before = self.grid
         out = super()._apply(fn, *args, **kwargs)
-        new = self.grid.dtype
-        if uniform and new.is_floating_point and torch.finfo(new).eps < torch.finfo(old).eps:
-            k, g = self.spline_order, self.grid_size
+        old, new = before.dtype, self.grid.dtype
+        k, g = self.spline_order, self.grid_size
+        if (old.is_floating_point and new.is_floating_point and torch.finfo(new).eps < torch.finfo(old).eps
+                and _is_uniform(before.detach(), k, g)):
             with torch.no_grad():
                 ends = self.grid[:, [k, k + g]].double().cpu()
                 knots = [_uniform_knots(float(lo), float(hi), g, k, dtype=new, device=self.grid.device)
@@ -1199,11 +1211,7 @@ class KANLayer(nn.Module):
         inner = grid[:, k:k + g + 1]
         lo, hi = inner[:, 0], inner[:, -1]
         h = (hi - lo) / g
-        uniform_knots = lo.unsqueeze(1) + h.unsqueeze(1) * torch.arange(-k, g + k + 1, dtype=grid.dtype,
-                                                                       device=grid.device)
-        scale = (hi - lo).abs().max().clamp_min(torch.finfo(grid.dtype).tiny)
-        geo.uniform = bool(((grid - uniform_knots).abs().max() <= 64 * torch.finfo(grid.dtype).eps * scale
-                            ).item()) if grid.numel() else True
+        geo.uniform = _is_uniform(grid, k, g)
         with torch.no_grad():
             geo.offset_t = (torch.arange(self.in_features, device=grid.device) * g).unsqueeze(1)
             if geo.uniform:

@@ -16,9 +16,8 @@ small networks of PINN training (hundreds to thousands of parameters, history 50
 recursion's per-operation overhead was the larger part of an iteration's cost outside the loss.
 The direction equals the recursion's up to round-off.
 
-The parameters are updated through one flat vector (``torch.nn.utils.parameters_to_vector``
-order), so a line-search evaluation costs one loss-and-gradient call plus a few vector
-operations.
+The line search works on one flat vector of all parameters (``parameters_to_vector`` order):
+a trial point costs one loss-and-gradient call plus a copy and an update per parameter tensor.
 """
 from __future__ import annotations
 
@@ -217,7 +216,7 @@ class LBFGS:
 
     # ------------------------------------------------------------------ the iteration
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Run up to ``max_iter`` iterations; ``closure`` clears the gradients, computes the
         loss, calls ``backward()`` and returns the loss."""
         if closure is None:
