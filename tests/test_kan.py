@@ -99,13 +99,18 @@ def autograd_jet(model, x):
     return u, torch.stack(grads, 1), torch.stack(hess, 1)
 
 
-@pytest.fixture(params=["edge", "row-gather", "row-csr"])
+@pytest.fixture(params=["edge", "row-gather", "row-csr", "row-native"])
 def path(request, monkeypatch):
     """Run a test through each contraction path: edge by edge, and the row product on gathered
-    rows or as a CSR sparse product."""
+    rows, as a CSR sparse product, or (second-order jets) in the compiled kernel."""
     if request.param != "edge":
         monkeypatch.setattr(KANLayer, "_edgewise", lambda self: False)
-        monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", request.param.split("-")[1])
+        if request.param == "row-native":
+            from kanpde.models._native import jet_kernels, native_status
+            if jet_kernels() is None:
+                pytest.skip(f"compiled jet kernel: {native_status()}")
+        else:
+            monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", request.param.split("-")[1])
     return request.param
 
 

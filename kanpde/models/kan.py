@@ -983,6 +983,15 @@ class _RowJet(torch.autograd.Function):
         if base is not None:
             bs = _base_derivatives(base, h.detach(), len(qs) - 1)
             qs = [torch.cat([q, b.unsqueeze(-1)], -1) for q, b in zip(qs, bs)]
+        native = _native_jet(h, d)
+        ctx.native = native
+        if native is not None:
+            # one fused pass per point, forward and backward (csrc/kan_jet.cpp)
+            qs = [q.contiguous() for q in qs]
+            gd, sd = g.detach().contiguous(), s.detach().contiguous()
+            tab, blk = table.detach().contiguous(), loc.blk.contiguous()
+            ctx.save_for_backward(gd, sd, tab, blk, *qs)
+            return native.forward(qs[0], qs[1], qs[2], gd, sd, blk, tab)
         k1e = qs[0].shape[-1]
         gd = g.detach().transpose(1, 2).contiguous()  # (N, d, in)
         sd = s.detach().transpose(1, 2).contiguous()
@@ -999,9 +1008,16 @@ class _RowJet(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gout):
+        need_h, need_g, need_s, need_t = ctx.needs_input_grad[:4]
+        if ctx.native is not None:
+            gd, sd, tab, blk, *qs = ctx.saved_tensors
+            q3 = qs[3] if need_h else qs[0]  # (only read when need_h)
+            out = ctx.native.backward(qs[0], qs[1], qs[2], q3, gd, sd, blk, tab, gout.contiguous(),
+                                      need_h, need_g, need_s, need_t)
+            return (*(o if want else None for o, want in zip(out, (need_h, need_g, need_s, need_t))),
+                    None, None, None)
         vals, table, gd, sd, *qs = ctx.saved_tensors
         pat, d = ctx.pat, ctx.d
-        need_h, need_g, need_s, need_t = ctx.needs_input_grad[:4]
         n, c, _ = vals.shape
         i = gd.shape[2]
         d_h = d_g = d_s = d_t = None
@@ -1021,6 +1037,18 @@ class _RowJet(torch.autograd.Function):
                 d_h = (w[:, 0] * qs[0]).sum(-1)
                 d_h += (gd * b2[:, :d] + sd * b2[:, d:]).sum(1) + (gd.square() * c3).sum(1)
         return d_h, d_g, d_s, d_t, None, None, None
+
+
+def _native_jet(h: torch.Tensor, d: int):
+    """The compiled jet kernels for this call, or ``None`` (then :class:`_RowJet` runs in torch):
+    CPU tensors of float32/float64, ``1 <= d <= 4`` input dimensions, and a kernel that builds
+    (:func:`kanpde.models._native.jet_kernels`)."""
+    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not 1 <= d <= 4:
+        return None
+    if _FORCE_BACKEND is not None:  # tests pin the pure-torch products
+        return None
+    from ._native import jet_kernels
+    return jet_kernels()
 
 
 def _planes(t: torch.Tensor) -> torch.Tensor:

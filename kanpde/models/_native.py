@@ -1,0 +1,64 @@
+"""Optional compiled CPU kernels (C++, built on first use with ``torch.utils.cpp_extension``).
+
+The second-order jet of a wide KAN layer is a row product per channel (value, gradient and
+Hessian-diagonal channels, see :class:`kanpde.models.kan._RowJet`).  In pure torch it runs as
+a CSR product plus several elementwise passes over ``(N, channels, in, k + 2)`` temporaries;
+``csrc/kan_jet.cpp`` does the same arithmetic in one pass per point, forward and backward, with
+torch's intra-op threads.  :func:`jet_kernels` compiles it once per machine and torch version
+(about 30 s; cached in torch's extension directory, ``TORCH_EXTENSIONS_DIR``) and returns the
+module, or ``None`` when it cannot be built (no C++ compiler or ``ninja``), or when the
+environment variable ``KANPDE_NATIVE`` is ``0``.  Without it every path still works: the layer
+falls back to the pure-torch node, with the same numbers up to round-off.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import warnings
+
+__all__ = ["jet_kernels", "native_status"]
+
+_SOURCE = pathlib.Path(__file__).with_name("csrc") / "kan_jet.cpp"
+_NAME = "kanpde_kan_jet"
+_state: dict = {}
+
+
+def native_status() -> str:
+    """``"loaded"``, ``"disabled"`` (``KANPDE_NATIVE=0``), ``"not tried"`` or why the build
+    failed."""
+    if os.environ.get("KANPDE_NATIVE", "1") == "0":
+        return "disabled"
+    if "module" not in _state:
+        return "not tried"
+    return "loaded" if _state["module"] is not None else f"unavailable: {_state.get('error', '?')}"
+
+
+def jet_kernels():
+    """The compiled jet kernels (``forward``, ``backward``), or ``None`` (see the module
+    docstring).  The first call of a process may compile them."""
+    if os.environ.get("KANPDE_NATIVE", "1") == "0":
+        return None
+    if "module" in _state:
+        return _state["module"]
+    _state["module"] = None
+    try:
+        from torch.utils import cpp_extension
+
+        try:
+            built = any(pathlib.Path(cpp_extension._get_build_directory(_NAME, False)).glob("*.so"))
+        except Exception:  # private helper: only decides whether to announce the build
+            built = True
+        if not built:
+            print("kanpde: compiling the CPU jet kernel (first use on this machine, about 30 s; "
+                  "KANPDE_NATIVE=0 skips it)", file=sys.stderr, flush=True)
+        flags = ["-O3", "-march=native", "-fopenmp-simd"] if sys.platform.startswith("linux") else ["-O3"]
+        _state["module"] = cpp_extension.load_inline(
+            _NAME, cpp_sources=[_SOURCE.read_text()], functions=["forward", "backward"],
+            extra_cflags=flags, verbose=False)
+    except Exception as exc:  # no compiler, no ninja, unsupported platform, ...
+        _state["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        warnings.warn(f"kanpde: the compiled CPU jet kernel is unavailable ({_state['error']}); wide KAN "
+                      f"layers use the slower pure-torch path. Set KANPDE_NATIVE=0 to skip the attempt.",
+                      RuntimeWarning, stacklevel=2)
+    return _state["module"]

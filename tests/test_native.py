@@ -1,0 +1,73 @@
+"""The compiled CPU jet kernel (kanpde/models/csrc/kan_jet.cpp) against the pure-torch
+_RowJet node it replaces: values and every gradient, for the shapes and options a PINN uses."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import kanpde.models.kan as kan_mod
+from kanpde.models import KAN
+from kanpde.models._native import jet_kernels, native_status
+from kanpde.models.base import Jet
+
+pytestmark = pytest.mark.skipif(jet_kernels() is None, reason=f"compiled jet kernel: {native_status()}")
+
+
+def wide_jet(model, x, backend, monkeypatch):
+    """Forward jet of ``model`` at ``x`` with every layer on the row path: the kernel
+    (``backend=None``) or torch's gathered-row products; returns outputs and gradients of a
+    loss in ``x`` and the parameters."""
+    monkeypatch.setattr(kan_mod.KANLayer, "_edgewise", lambda self: False)
+    monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", backend)
+    x = x.clone().requires_grad_(True)
+    jet = Jet.seed(x)
+    for layer in model.layers:
+        jet = layer.forward_jet(jet)
+    w = torch.linspace(0.5, 1.5, jet.value.numel(), dtype=x.dtype).view_as(jet.value)
+    loss = (w * jet.value).sum() + (jet.grad ** 2).sum() + (jet.hess_diag.sum(-1) ** 2).sum()
+    params = [p for p in model.parameters()]
+    grads = torch.autograd.grad(loss, [x, *params], allow_unused=True, materialize_grads=True)
+    return [jet.value, jet.grad, jet.hess_diag, *grads]
+
+
+@pytest.mark.parametrize("d, widths, grid, base", [
+    (1, [1, 6, 3, 1], 5, "silu"),
+    (2, [2, 8, 7, 1], 20, "silu"),
+    (2, [2, 5, 4, 2], 100, "tanh"),
+    (3, [3, 4, 6, 1], 7, "none"),
+])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_kernel_matches_the_torch_row_path(d, widths, grid, base, dtype, monkeypatch):
+    torch.manual_seed(0)
+    model = KAN(widths, grid_size=grid, base_activation=base, dtype=dtype, seed=1)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.spline_weight.normal_(0.0, 0.2)
+    # float64: some points outside the grid range; float32 stays inside, where a deep KAN's
+    # extrapolated pieces cannot overflow
+    reach = 1.2 if dtype == torch.float64 else 0.9
+    x = (torch.rand(97, d, dtype=dtype) * 2 - 1) * reach
+    if grid == 20:
+        model.update_grid(x)  # non-uniform knots too
+    ref = wide_jet(model, x, "gather", monkeypatch)
+    got = wide_jet(model, x, None, monkeypatch)
+    tol = 1e-11 if dtype == torch.float64 else 2e-4
+    for name, a, b in zip(["value", "grad", "hess", "d_x"] + [n for n, _ in model.named_parameters()], got, ref):
+        scale = max(1.0, b.abs().max().item())
+        assert (a - b).abs().max().item() <= tol * scale, name
+
+
+def test_kernel_is_deterministic_for_a_thread_count(monkeypatch):
+    model = KAN([2, 16, 16, 1], grid_size=5, dtype=torch.float64, seed=3)
+    x = torch.rand(2000, 2, dtype=torch.float64) * 2 - 1
+    a = wide_jet(model, x, None, monkeypatch)
+    b = wide_jet(model, x, None, monkeypatch)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_disabled_by_environment(monkeypatch):
+    monkeypatch.setenv("KANPDE_NATIVE", "0")
+    assert jet_kernels() is None and native_status() == "disabled"
+    model = KAN([2, 24, 24, 1], grid_size=5, dtype=torch.float64, seed=0)
+    x = torch.rand(50, 2, dtype=torch.float64)
+    assert torch.isfinite(model.forward_jet(x).hess_diag).all()
