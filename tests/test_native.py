@@ -30,16 +30,18 @@ def wide_jet(model, x, backend, monkeypatch):
     return [jet.value, jet.grad, jet.hess_diag, *grads]
 
 
-@pytest.mark.parametrize("d, widths, grid, base", [
-    (1, [1, 6, 3, 1], 5, "silu"),
-    (2, [2, 8, 7, 1], 20, "silu"),
-    (2, [2, 5, 4, 2], 100, "tanh"),
-    (3, [3, 4, 6, 1], 7, "none"),
+@pytest.mark.parametrize("d, widths, grid, base, k", [
+    (1, [1, 6, 3, 1], 5, "silu", 3),
+    (2, [2, 8, 7, 1], 20, "silu", 3),
+    (2, [2, 5, 4, 2], 100, "tanh", 2),
+    (3, [3, 4, 6, 1], 7, "none", 5),
+    (2, [2, 3, 40, 33, 1], 5, "silu", 3),  # output widths past one and four vectors
+    (4, [4, 3, 2, 1], 6, "silu", 1),
 ])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_kernel_matches_the_torch_row_path(d, widths, grid, base, dtype, monkeypatch):
+def test_kernel_matches_the_torch_row_path(d, widths, grid, base, k, dtype, monkeypatch):
     torch.manual_seed(0)
-    model = KAN(widths, grid_size=grid, base_activation=base, dtype=dtype, seed=1)
+    model = KAN(widths, grid_size=grid, spline_order=k, base_activation=base, dtype=dtype, seed=1)
     with torch.no_grad():
         for layer in model.layers:
             layer.spline_weight.normal_(0.0, 0.2)
@@ -70,4 +72,22 @@ def test_disabled_by_environment(monkeypatch):
     assert jet_kernels() is None and native_status() == "disabled"
     model = KAN([2, 24, 24, 1], grid_size=5, dtype=torch.float64, seed=0)
     x = torch.rand(50, 2, dtype=torch.float64)
+    assert torch.isfinite(model.forward_jet(x).hess_diag).all()
+
+
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
+    import kanpde.models._native as native
+    from torch.utils import cpp_extension
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Ninja is required to load C++ extensions")
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(cpp_extension, "load_inline", broken)
+    with pytest.warns(RuntimeWarning, match="Ninja is required"):
+        assert native.jet_kernels() is None
+    assert native.jet_kernels() is None  # remembered: no second attempt, no second warning
+    assert native.native_status().startswith("unavailable: RuntimeError")
+    model = KAN([2, 24, 24, 1], grid_size=5, dtype=torch.float64, seed=0)
+    x = torch.rand(40, 2, dtype=torch.float64)
+    monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", None)
     assert torch.isfinite(model.forward_jet(x).hess_diag).all()

@@ -983,15 +983,6 @@ class _RowJet(torch.autograd.Function):
         if base is not None:
             bs = _base_derivatives(base, h.detach(), len(qs) - 1)
             qs = [torch.cat([q, b.unsqueeze(-1)], -1) for q, b in zip(qs, bs)]
-        native = _native_jet(h, d)
-        ctx.native = native
-        if native is not None:
-            # one fused pass per point, forward and backward (csrc/kan_jet.cpp)
-            qs = [q.contiguous() for q in qs]
-            gd, sd = g.detach().contiguous(), s.detach().contiguous()
-            tab, blk = table.detach().contiguous(), loc.blk.contiguous()
-            ctx.save_for_backward(gd, sd, tab, blk, *qs)
-            return native.forward(qs[0], qs[1], qs[2], gd, sd, blk, tab)
         k1e = qs[0].shape[-1]
         gd = g.detach().transpose(1, 2).contiguous()  # (N, d, in)
         sd = s.detach().transpose(1, 2).contiguous()
@@ -1008,16 +999,9 @@ class _RowJet(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gout):
-        need_h, need_g, need_s, need_t = ctx.needs_input_grad[:4]
-        if ctx.native is not None:
-            gd, sd, tab, blk, *qs = ctx.saved_tensors
-            q3 = qs[3] if need_h else qs[0]  # (only read when need_h)
-            out = ctx.native.backward(qs[0], qs[1], qs[2], q3, gd, sd, blk, tab, gout.contiguous(),
-                                      need_h, need_g, need_s, need_t)
-            return (*(o if want else None for o, want in zip(out, (need_h, need_g, need_s, need_t))),
-                    None, None, None)
         vals, table, gd, sd, *qs = ctx.saved_tensors
         pat, d = ctx.pat, ctx.d
+        need_h, need_g, need_s, need_t = ctx.needs_input_grad[:4]
         n, c, _ = vals.shape
         i = gd.shape[2]
         d_h = d_g = d_s = d_t = None
@@ -1039,11 +1023,45 @@ class _RowJet(torch.autograd.Function):
         return d_h, d_g, d_s, d_t, None, None, None
 
 
-def _native_jet(h: torch.Tensor, d: int):
+class _NativeRowJet(torch.autograd.Function):
+    """:class:`_RowJet` in the compiled CPU kernel (``csrc/kan_jet.cpp``): one pass per point
+    forms the basis derivatives from ``u``, ``du/dh`` and the base activation's derivatives,
+    the channel weights and the row products, and the backward pass likewise, with no
+    per-channel temporaries (differentiable once).
+
+    ``apply(h, g, s, table, loc, base, kernels)`` -> ``(value (N, O), grad (N, O, d),
+    hess (N, O, d))`` (no bias); ``table`` with the base row per block when ``base`` is set.
+    """
+
+    @staticmethod
+    def forward(ctx, h, g, s, table, loc, base, kernels):
+        n, i = h.shape
+        u = loc.u.view(n, i)
+        ih = loc.invh.expand(n, i).contiguous()
+        bder = torch.stack(_base_derivatives(base, h.detach(), 3)) if base is not None else h.new_empty(0)
+        # point-major copies: the kernel reads each point's numbers together
+        ctx.args = (u, ih, bder, g.detach().contiguous(), s.detach().contiguous(), loc.blk.contiguous(),
+                    table.detach().contiguous(), loc.k)
+        ctx.kernels = kernels
+        ctx.set_materialize_grads(False)
+        return tuple(kernels.forward(*ctx.args))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gv, gg, gh):
+        need = ctx.needs_input_grad[:4]
+        if gv is None and gg is None and gh is None:
+            return (None,) * 7
+        gv, gg, gh = (None if t is None else t.contiguous() for t in (gv, gg, gh))
+        out = ctx.kernels.backward(*ctx.args, gv, gg, gh, *need)
+        return (*(o if want else None for o, want in zip(out, need)), None, None, None)
+
+
+def _native_jet(h: torch.Tensor, d: int, k: int):
     """The compiled jet kernels for this call, or ``None`` (then :class:`_RowJet` runs in torch):
-    CPU tensors of float32/float64, ``1 <= d <= 4`` input dimensions, and a kernel that builds
-    (:func:`kanpde.models._native.jet_kernels`)."""
-    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not 1 <= d <= 4:
+    CPU tensors of float32/float64, ``1 <= d <= 4`` input dimensions, spline order ``k <= 8``,
+    and a kernel that builds (:func:`kanpde.models._native.jet_kernels`)."""
+    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not 1 <= d <= 4 or k > 8:
         return None
     if _FORCE_BACKEND is not None:  # tests pin the pure-torch products
         return None
@@ -1452,12 +1470,16 @@ class KANLayer(nn.Module):
                 table = torch.cat([table.view(i * g_, k1, o), wrow], 1).reshape(-1, o)
                 k1 += 1
             base = self.base_activation if self.base_weight is not None else None
-            out = _RowJet.apply(h, g, s, table, loc, loc.block_pattern(k1, o), base)
             d = g.shape[2]
-            value = out[:, 0]
+            kernels = _native_jet(h, d, self.spline_order)
+            if kernels is not None:
+                value, grad, hess = _NativeRowJet.apply(h, g, s, table, loc, base, kernels)
+            else:
+                out = _RowJet.apply(h, g, s, table, loc, loc.block_pattern(k1, o), base)
+                value, grad, hess = out[:, 0], out[:, 1:1 + d].transpose(1, 2), out[:, 1 + d:].transpose(1, 2)
             if self.bias is not None:
                 value = value + self.bias
-            return Jet(value, out[:, 1:1 + d].transpose(1, 2), out[:, 1 + d:].transpose(1, 2))
+            return Jet(value, grad, hess)
         # orders 0 and 1: values (and gradient channels) through one row product, with graph
         qs = _power_derivatives(u, loc.invh, self.spline_order, order + 1)  # (N, in, k+1) each
         chans = [qs[0].unsqueeze(1)]  # (N, c, in, k+1)
