@@ -47,7 +47,8 @@ functions whose derivatives are members of the same family:
   (:class:`_SpMMT`) are the three partial derivatives of one trilinear form.  The product runs
   as a CSR sparse-dense product on CPU and on gathered rows, chunk by chunk, otherwise.  Their
   second-order jet is one node, :class:`_RowJet`, with the base weights folded into the table
-  as one more row per block.
+  as one more row per block; on CPU it runs in a compiled kernel (:class:`_NativeRowJet`,
+  ``csrc/kan_jet.cpp``, built on first use by :mod:`kanpde.models._native`) when one builds.
 
 Forward derivatives
 -------------------
