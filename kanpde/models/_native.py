@@ -5,23 +5,39 @@ Hessian-diagonal channels, see :class:`kanpde.models.kan._RowJet`).  In pure tor
 a CSR product plus several elementwise passes over ``(N, channels, in, k + 2)`` temporaries;
 ``csrc/kan_jet.cpp`` does the same arithmetic in one pass per point, forward and backward, with
 torch's intra-op threads.  :func:`jet_kernels` compiles it once per machine and torch version
-(about 30 s; cached in torch's extension directory, ``TORCH_EXTENSIONS_DIR``) and returns the
+(about 30 s; cached in torch's extension directory, ``TORCH_EXTENSIONS_DIR``, one build per
+CPU type since it is compiled for the host CPU) and returns the
 module, or ``None`` when it cannot be built (no C++ compiler or ``ninja``), or when the
 environment variable ``KANPDE_NATIVE`` is ``0``.  Without it every path still works: the layer
 falls back to the pure-torch node, with the same numbers up to round-off.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
+import platform
 import sys
 import warnings
 
 __all__ = ["jet_kernels", "native_status"]
 
 _SOURCE = pathlib.Path(__file__).with_name("csrc") / "kan_jet.cpp"
-_NAME = "kanpde_kan_jet"
 _state: dict = {}
+
+
+def _build_name() -> str:
+    """Extension name per CPU type: the kernel is compiled for the host CPU (``-march=native``),
+    and a home directory shared by different machines (a cluster) must not hand one machine's
+    build to another."""
+    ident = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
+        ident += "".join(sorted(set(lines)))
+    except OSError:
+        ident += platform.processor()
+    return "kanpde_kan_jet_" + hashlib.sha1(ident.encode()).hexdigest()[:10]
 
 
 def native_status() -> str:
@@ -45,8 +61,9 @@ def jet_kernels():
     try:
         from torch.utils import cpp_extension
 
+        name = _build_name()
         try:
-            built = any(pathlib.Path(cpp_extension._get_build_directory(_NAME, False)).glob("*.so"))
+            built = any(pathlib.Path(cpp_extension._get_build_directory(name, False)).glob("*.so"))
         except Exception:  # private helper: only decides whether to announce the build
             built = True
         if not built:
@@ -54,7 +71,7 @@ def jet_kernels():
                   "KANPDE_NATIVE=0 skips it)", file=sys.stderr, flush=True)
         flags = ["-O3", "-march=native", "-fopenmp-simd"] if sys.platform.startswith("linux") else ["-O3"]
         _state["module"] = cpp_extension.load_inline(
-            _NAME, cpp_sources=[_SOURCE.read_text()], functions=["forward", "backward"],
+            name, cpp_sources=[_SOURCE.read_text()], functions=["forward", "backward"],
             extra_cflags=flags, verbose=False)
     except Exception as exc:  # no compiler, no ninja, unsupported platform, ...
         _state["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
