@@ -25,27 +25,12 @@ constexpr int kMaxK1 = 10;  // spline order up to 8, plus the base row
 
 struct Strides { int64_t n, p, d; };
 
-template <typename T>
-struct Local {
-  // Q[r][m] for r = 0..3 at one (n, p)
-  T Q[4][kMaxK1];
-  void fill(T u, T ih, const T* b /* b^(0..3) or nullptr */, int k, int64_t bstride) {
-    T pw[kMaxK1];
-    pw[0] = 1;
-    for (int m = 1; m <= k; ++m) pw[m] = pw[m - 1] * u;
-    static const T fall[4][kMaxK1] = {  // m! / (m - r)!
-        {1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-        {0, 1, 2, 3, 4, 5, 6, 7, 8, 9},
-        {0, 0, 2, 6, 12, 20, 30, 42, 56, 72},
-        {0, 0, 0, 6, 24, 60, 120, 210, 336, 504}};
-    T ihr = 1;
-    for (int r = 0; r < 4; ++r) {
-      for (int m = 0; m <= k; ++m) Q[r][m] = m < r ? T(0) : fall[r][m] * pw[m - r] * ihr;
-      if (b) Q[r][k + 1] = b[r * bstride];
-      ihr *= ih;
-    }
-  }
-};
+// m! / (m - r)! for r = 0..3
+static const double kFall[4][kMaxK1] = {
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9},
+    {0, 0, 2, 6, 12, 20, 30, 42, 56, 72},
+    {0, 0, 0, 6, 24, 60, 120, 210, 336, 504}};
 
 template <typename T>
 struct Args {
@@ -56,28 +41,76 @@ struct Args {
   bool base;
 };
 
+// Per-thread scratch of point_weights (all sized for one point, inputs innermost).
+template <typename T>
+struct Scratch {
+  std::vector<T> cw, Q, pw, ihp, gt;
+  std::vector<int64_t> rows;
+  Scratch(int64_t I, int64_t K1, int C, int D)
+      : cw(K1 * C * I), Q(4 * K1 * I), pw(K1 * I), ihp(4 * I), gt(2 * D * I), rows(I) {}
+};
+
+// Basis derivatives Q[r, m, p] (r = 0..3) and channel weights cw[m, c, p] of point n, with the
+// inputs p innermost so every loop runs over contiguous numbers of all inputs at once.
 template <typename T, int D>
-inline void point_weights(const Args<T>& a, int64_t n, T* cw /* I * K1 * C */, int64_t* rows,
-                          Local<T>* loc /* I entries, or nullptr */) {
+inline void point_weights(const Args<T>& a, int64_t n, Scratch<T>& w) {
   constexpr int C = 1 + 2 * D;
-  Local<T> tmp;
-  for (int64_t p = 0; p < a.I; ++p) {
-    const int64_t np = n * a.I + p;
-    Local<T>& L = loc ? loc[p] : tmp;
-    L.fill(a.u[np], a.ih[np], a.base ? a.bder + np : nullptr, (int)a.k, a.bstride);
-    rows[p] = a.blk[np] * a.K1 * a.O;
-    T gd[D], g2[D], sd[D];
-    for (int d = 0; d < D; ++d) {
-      gd[d] = a.g[n * a.gs.n + p * a.gs.p + d * a.gs.d];
-      sd[d] = a.s[n * a.ss.n + p * a.ss.p + d * a.ss.d];
-      g2[d] = gd[d] * gd[d];
+  const int64_t I = a.I, K1 = a.K1;
+  const int k = (int)a.k;
+  const T* un = a.u + n * I;
+  const T* ihn = a.ih + n * I;
+  T* pw = w.pw.data();
+  T* ihp = w.ihp.data();
+  T* Q = w.Q.data();
+  for (int64_t p = 0; p < I; ++p) { pw[p] = 1; ihp[p] = 1; w.rows[p] = a.blk[n * I + p] * K1 * a.O; }
+  for (int m = 1; m <= k; ++m)
+#pragma omp simd
+    for (int64_t p = 0; p < I; ++p) pw[m * I + p] = pw[(m - 1) * I + p] * un[p];
+  for (int r = 1; r < 4; ++r)
+#pragma omp simd
+    for (int64_t p = 0; p < I; ++p) ihp[r * I + p] = ihp[(r - 1) * I + p] * ihn[p];
+  for (int r = 0; r < 4; ++r) {
+    for (int m = 0; m <= k; ++m) {
+      T* q = Q + (r * K1 + m) * I;
+      if (m < r) {
+        for (int64_t p = 0; p < I; ++p) q[p] = 0;
+        continue;
+      }
+      const T f = (T)kFall[r][m];
+      const T* pwm = pw + (m - r) * I;
+      const T* ih = ihp + r * I;
+#pragma omp simd
+      for (int64_t p = 0; p < I; ++p) q[p] = f * pwm[p] * ih[p];
     }
-    T* c = cw + p * a.K1 * C;
-    for (int64_t m = 0; m < a.K1; ++m, c += C) {
-      c[0] = L.Q[0][m];
-      for (int d = 0; d < D; ++d) {
-        c[1 + d] = L.Q[1][m] * gd[d];
-        c[1 + D + d] = L.Q[2][m] * g2[d] + L.Q[1][m] * sd[d];
+    if (a.base) {
+      const T* b = a.bder + r * a.bstride + n * I;
+      T* q = Q + (r * K1 + k + 1) * I;
+      for (int64_t p = 0; p < I; ++p) q[p] = b[p];
+    }
+  }
+  T* gt = w.gt.data();  // g_d[p], s_d[p]
+  for (int64_t p = 0; p < I; ++p)
+    for (int d = 0; d < D; ++d) {
+      gt[d * I + p] = a.g[n * a.gs.n + p * a.gs.p + d * a.gs.d];
+      gt[(D + d) * I + p] = a.s[n * a.ss.n + p * a.ss.p + d * a.ss.d];
+    }
+  T* cw = w.cw.data();
+  for (int64_t m = 0; m < K1; ++m) {
+    const T* q0 = Q + m * I;
+    const T* q1 = Q + (K1 + m) * I;
+    const T* q2 = Q + (2 * K1 + m) * I;
+    T* c = cw + m * C * I;
+#pragma omp simd
+    for (int64_t p = 0; p < I; ++p) c[p] = q0[p];
+    for (int d = 0; d < D; ++d) {
+      const T* gd = gt + d * I;
+      const T* sd = gt + (D + d) * I;
+      T* cg = c + (1 + d) * I;
+      T* cs = c + (1 + D + d) * I;
+#pragma omp simd
+      for (int64_t p = 0; p < I; ++p) {
+        cg[p] = q1[p] * gd[p];
+        cs[p] = q2[p] * gd[p] * gd[p] + q1[p] * sd[p];
       }
     }
   }
@@ -103,10 +136,11 @@ void jet_forward(const Args<T>& a, T* ov, T* og, T* oh) {
   constexpr int B = Block<T>::B;
   const int64_t I = a.I, K1 = a.K1, O = a.O;
   at::parallel_for(0, a.N, 16, [&](int64_t begin, int64_t end) {
-    std::vector<T> cw(I * K1 * C);
-    std::vector<int64_t> rows(I);
+    Scratch<T> sc(I, K1, C, D);
+    const T* cw = sc.cw.data();
+    const int64_t* rows = sc.rows.data();
     for (int64_t n = begin; n < end; ++n) {
-      point_weights<T, D>(a, n, cw.data(), rows.data(), nullptr);
+      point_weights<T, D>(a, n, sc);
       T* o[C];
       for (int ci = 0; ci < C; ++ci) o[ci] = channel_ptr<T, D>(ov, og, oh, n, ci, O);
       int64_t qb = 0;
@@ -116,12 +150,11 @@ void jet_forward(const Args<T>& a, T* ov, T* og, T* oh) {
         T acc[C][W];
         for (int ci = 0; ci < C; ++ci)
           for (int j = 0; j < W; ++j) acc[ci][j] = 0;
-        const T* c = cw.data();
         for (int64_t p = 0; p < I; ++p) {
           const T* row = a.table + rows[p] + qb;
-          for (int64_t m = 0; m < K1; ++m, row += O, c += C)
+          for (int64_t m = 0; m < K1; ++m, row += O)
             for (int ci = 0; ci < C; ++ci) {
-              const T w = c[ci];
+              const T w = cw[(m * C + ci) * I + p];
 #pragma omp simd
               for (int j = 0; j < W; ++j) acc[ci][j] += w * row[j];
             }
@@ -134,13 +167,12 @@ void jet_forward(const Args<T>& a, T* ov, T* og, T* oh) {
         T acc[C][B];
         for (int ci = 0; ci < C; ++ci)
           for (int j = 0; j < B; ++j) acc[ci][j] = 0;
-        const T* c = cw.data();
         if (nb == B) {
           for (int64_t p = 0; p < I; ++p) {
             const T* row = a.table + rows[p] + qb;
-            for (int64_t m = 0; m < K1; ++m, row += O, c += C)
+            for (int64_t m = 0; m < K1; ++m, row += O)
               for (int ci = 0; ci < C; ++ci) {
-                const T w = c[ci];
+                const T w = cw[(m * C + ci) * I + p];
 #pragma omp simd
                 for (int j = 0; j < B; ++j) acc[ci][j] += w * row[j];
               }
@@ -148,9 +180,11 @@ void jet_forward(const Args<T>& a, T* ov, T* og, T* oh) {
         } else {
           for (int64_t p = 0; p < I; ++p) {
             const T* row = a.table + rows[p] + qb;
-            for (int64_t m = 0; m < K1; ++m, row += O, c += C)
-              for (int ci = 0; ci < C; ++ci)
-                for (int64_t j = 0; j < nb; ++j) acc[ci][j] += c[ci] * row[j];
+            for (int64_t m = 0; m < K1; ++m, row += O)
+              for (int ci = 0; ci < C; ++ci) {
+                const T w = cw[(m * C + ci) * I + p];
+                for (int64_t j = 0; j < nb; ++j) acc[ci][j] += w * row[j];
+              }
           }
         }
         for (int ci = 0; ci < C; ++ci)
@@ -178,11 +212,13 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
       for (int64_t q = 0; q < O; ++q) tt[q * rpad + r] = a.table[r * O + q];
   at::parallel_for(0, a.N, 16, [&](int64_t begin, int64_t end) {
     T* dt = dtab ? part.data() + (size_t)at::get_thread_num() * total : nullptr;
-    std::vector<T> cw(I * K1 * C), w(K1 * C), gorow(C * O);
-    std::vector<int64_t> rows(I);
-    std::vector<Local<T>> loc(I);
+    Scratch<T> sc(I, K1, C, D);
+    std::vector<T> w(K1 * C), gorow(C * O);
+    const T* cw = sc.cw.data();
+    const T* Q = sc.Q.data();
+    const int64_t* rows = sc.rows.data();
     for (int64_t n = begin; n < end; ++n) {
-      point_weights<T, D>(a, n, cw.data(), rows.data(), loc.data());
+      point_weights<T, D>(a, n, sc);
       T* go = gorow.data();  // the output gradients of point n as contiguous (C, O); absent: 0
       for (int64_t q = 0; q < O; ++q) go[q] = gv ? gv[n * gvs.n + q * gvs.p] : T(0);
       for (int d = 0; d < D; ++d)
@@ -196,15 +232,15 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
           T gb[C][B];
           for (int ci = 0; ci < C; ++ci)
             for (int j = 0; j < B; ++j) gb[ci][j] = j < nb ? go[ci * O + qb + j] : T(0);
-          const T* c = cw.data();
           for (int64_t p = 0; p < I; ++p) {
             T* drow = dt + rows[p] + qb;
-            for (int64_t m = 0; m < K1; ++m, drow += O, c += C) {
+            for (int64_t m = 0; m < K1; ++m, drow += O) {
+              const T* c = cw + m * C * I + p;  // c[ci * I] = cw[m, ci, p]
               T t[B];
 #pragma omp simd
               for (int j = 0; j < B; ++j) t[j] = c[0] * gb[0][j];
               for (int ci = 1; ci < C; ++ci) {
-                const T cc = c[ci];
+                const T cc = c[ci * I];
 #pragma omp simd
                 for (int j = 0; j < B; ++j) t[j] += cc * gb[ci][j];
               }
@@ -252,12 +288,11 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
           sd[d] = a.s[n * a.ss.n + p * a.ss.p + d * a.ss.d];
           g2[d] = gd[d] * gd[d];
         }
-        const Local<T>& L = loc[p];
         T a_h = 0, a_g[D], a_s[D];
         for (int d = 0; d < D; ++d) { a_g[d] = 0; a_s[d] = 0; }
         for (int64_t m = 0; m < K1; ++m) {
           const T* wm = w.data() + m * C;
-          const T q1 = L.Q[1][m], q2 = L.Q[2][m], q3 = L.Q[3][m];
+          const T q1 = Q[(K1 + m) * I + p], q2 = Q[(2 * K1 + m) * I + p], q3 = Q[(3 * K1 + m) * I + p];
           a_h += q1 * wm[0];
           for (int d = 0; d < D; ++d) {
             const T wg = wm[1 + d], ws = wm[1 + D + d];
