@@ -91,3 +91,19 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
     x = torch.rand(40, 2, dtype=torch.float64)
     monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", None)
     assert torch.isfinite(model.forward_jet(x).hess_diag).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_kernel_matches_with_one_and_two_threads(threads, monkeypatch):
+    # one thread accumulates the table adjoint in place, several use per-thread partial tables
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = KAN([2, 12, 9, 1], grid_size=8, dtype=torch.float64, seed=4)
+        x = torch.rand(300, 2, dtype=torch.float64) * 2 - 1
+        ref = wide_jet(model, x, "gather", monkeypatch)
+        got = wide_jet(model, x, None, monkeypatch)
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(got, ref):
+        assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item())

@@ -17,6 +17,7 @@
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <algorithm>
 #include <vector>
 
 namespace {
@@ -202,7 +203,10 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
   const int64_t I = a.I, K1 = a.K1, O = a.O;
   const int64_t total = a.R * O;
   const int nt = at::get_num_threads();
-  std::vector<T> part(dtab ? (size_t)nt * total : 0, T(0));
+  // one partial table per thread, summed in a fixed order; with one thread, dtab itself
+  const bool direct = nt == 1;
+  std::vector<T> part(dtab && !direct ? (size_t)nt * total : 0, T(0));
+  if (dtab && direct) std::fill(dtab, dtab + total, T(0));
   const bool need_x = dh || dg || ds;
   // the table transposed, (O, R + B) with zero padding, for the dot products of the x adjoints
   const int64_t rpad = a.R + B;
@@ -211,7 +215,7 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
     for (int64_t r = 0; r < a.R; ++r)
       for (int64_t q = 0; q < O; ++q) tt[q * rpad + r] = a.table[r * O + q];
   at::parallel_for(0, a.N, 16, [&](int64_t begin, int64_t end) {
-    T* dt = dtab ? part.data() + (size_t)at::get_thread_num() * total : nullptr;
+    T* dt = !dtab ? nullptr : direct ? dtab : part.data() + (size_t)at::get_thread_num() * total;
     Scratch<T> sc(I, K1, C, D);
     std::vector<T> w(K1 * C), gorow(C * O);
     const T* cw = sc.cw.data();
@@ -309,7 +313,7 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
       }
     }
   });
-  if (dtab) {
+  if (dtab && !direct) {
     at::parallel_for(0, total, 4096, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         T acc = 0;
