@@ -54,7 +54,7 @@ struct Scratch {
 // Basis derivatives Q[r, m, p] (r = 0..3) and channel weights cw[m, c, p] of point n, with the
 // inputs p innermost so every loop runs over contiguous numbers of all inputs at once.
 template <typename T, int D>
-inline void point_weights(const Args<T>& a, int64_t n, Scratch<T>& w) {
+inline void point_weights(const Args<T>& a, int64_t n, Scratch<T>& w, int orders /* 3, or 4 for Q_3 */) {
   constexpr int C = 1 + 2 * D;
   const int64_t I = a.I, K1 = a.K1;
   const int k = (int)a.k;
@@ -67,10 +67,10 @@ inline void point_weights(const Args<T>& a, int64_t n, Scratch<T>& w) {
   for (int m = 1; m <= k; ++m)
 #pragma omp simd
     for (int64_t p = 0; p < I; ++p) pw[m * I + p] = pw[(m - 1) * I + p] * un[p];
-  for (int r = 1; r < 4; ++r)
+  for (int r = 1; r < orders; ++r)
 #pragma omp simd
     for (int64_t p = 0; p < I; ++p) ihp[r * I + p] = ihp[(r - 1) * I + p] * ihn[p];
-  for (int r = 0; r < 4; ++r) {
+  for (int r = 0; r < orders; ++r) {
     for (int m = 0; m <= k; ++m) {
       T* q = Q + (r * K1 + m) * I;
       if (m < r) {
@@ -131,6 +131,32 @@ inline T* channel_ptr(T* v, T* g, T* h, int64_t n, int ci, int64_t O) {
   return h + (n * D + ci - 1 - D) * O;
 }
 
+// Output columns qb .. qb + nb of one point: acc[c] = sum_{p, m} cw[m, c, p] * table row (p, m).
+// Full = B: a whole vector of columns with a compile-time width; 0: a shorter tail.
+template <typename T, int C, int Full>
+inline void row_block(const Args<T>& a, const T* cw, const int64_t* rows, int64_t qb, int64_t nb, T** o) {
+  constexpr int B = Block<T>::B;
+  const int64_t I = a.I, K1 = a.K1, O = a.O;
+  T acc[C][B];
+  for (int ci = 0; ci < C; ++ci)
+    for (int j = 0; j < B; ++j) acc[ci][j] = 0;
+  for (int64_t p = 0; p < I; ++p) {
+    const T* row = a.table + rows[p] + qb;
+    for (int64_t m = 0; m < K1; ++m, row += O)
+      for (int ci = 0; ci < C; ++ci) {
+        const T w = cw[(m * C + ci) * I + p];
+        if (Full) {
+#pragma omp simd
+          for (int j = 0; j < Full; ++j) acc[ci][j] += w * row[j];
+        } else {
+          for (int64_t j = 0; j < nb; ++j) acc[ci][j] += w * row[j];
+        }
+      }
+  }
+  for (int ci = 0; ci < C; ++ci)
+    for (int64_t j = 0; j < nb; ++j) o[ci][qb + j] = acc[ci][j];
+}
+
 template <typename T, int D>
 void jet_forward(const Args<T>& a, T* ov, T* og, T* oh) {
   constexpr int C = 1 + 2 * D;
@@ -141,55 +167,14 @@ void jet_forward(const Args<T>& a, T* ov, T* og, T* oh) {
     const T* cw = sc.cw.data();
     const int64_t* rows = sc.rows.data();
     for (int64_t n = begin; n < end; ++n) {
-      point_weights<T, D>(a, n, sc);
+      point_weights<T, D>(a, n, sc, 3);
       T* o[C];
       for (int ci = 0; ci < C; ++ci) o[ci] = channel_ptr<T, D>(ov, og, oh, n, ci, O);
-      int64_t qb = 0;
-      // wide blocks first (W = 4 vectors: 4 C accumulators per row load), then single vectors
-      constexpr int W = 4 * B;
-      for (; qb + W <= O; qb += W) {
-        T acc[C][W];
-        for (int ci = 0; ci < C; ++ci)
-          for (int j = 0; j < W; ++j) acc[ci][j] = 0;
-        for (int64_t p = 0; p < I; ++p) {
-          const T* row = a.table + rows[p] + qb;
-          for (int64_t m = 0; m < K1; ++m, row += O)
-            for (int ci = 0; ci < C; ++ci) {
-              const T w = cw[(m * C + ci) * I + p];
-#pragma omp simd
-              for (int j = 0; j < W; ++j) acc[ci][j] += w * row[j];
-            }
-        }
-        for (int ci = 0; ci < C; ++ci)
-          for (int j = 0; j < W; ++j) o[ci][qb + j] = acc[ci][j];
-      }
-      for (; qb < O; qb += B) {
-        const int64_t nb = O - qb < B ? O - qb : B;
-        T acc[C][B];
-        for (int ci = 0; ci < C; ++ci)
-          for (int j = 0; j < B; ++j) acc[ci][j] = 0;
-        if (nb == B) {
-          for (int64_t p = 0; p < I; ++p) {
-            const T* row = a.table + rows[p] + qb;
-            for (int64_t m = 0; m < K1; ++m, row += O)
-              for (int ci = 0; ci < C; ++ci) {
-                const T w = cw[(m * C + ci) * I + p];
-#pragma omp simd
-                for (int j = 0; j < B; ++j) acc[ci][j] += w * row[j];
-              }
-          }
-        } else {
-          for (int64_t p = 0; p < I; ++p) {
-            const T* row = a.table + rows[p] + qb;
-            for (int64_t m = 0; m < K1; ++m, row += O)
-              for (int ci = 0; ci < C; ++ci) {
-                const T w = cw[(m * C + ci) * I + p];
-                for (int64_t j = 0; j < nb; ++j) acc[ci][j] += w * row[j];
-              }
-          }
-        }
-        for (int ci = 0; ci < C; ++ci)
-          for (int64_t j = 0; j < nb; ++j) o[ci][qb + j] = acc[ci][j];
+      for (int64_t qb = 0; qb < O; qb += B) {
+        if (O - qb >= B)
+          row_block<T, C, B>(a, cw, rows, qb, B, o);
+        else
+          row_block<T, C, 0>(a, cw, rows, qb, O - qb, o);
       }
     }
   });
@@ -222,7 +207,7 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
     const T* Q = sc.Q.data();
     const int64_t* rows = sc.rows.data();
     for (int64_t n = begin; n < end; ++n) {
-      point_weights<T, D>(a, n, sc);
+      point_weights<T, D>(a, n, sc, 4);
       T* go = gorow.data();  // the output gradients of point n as contiguous (C, O); absent: 0
       for (int64_t q = 0; q < O; ++q) go[q] = gv ? gv[n * gvs.n + q * gvs.p] : T(0);
       for (int d = 0; d < D; ++d)
