@@ -99,11 +99,14 @@ def autograd_jet(model, x):
     return u, torch.stack(grads, 1), torch.stack(hess, 1)
 
 
-@pytest.fixture(params=["edge", "row-gather", "row-csr", "row-native"])
+@pytest.fixture(params=["edge", "edge-torch", "row-gather", "row-csr", "row-native"])
 def path(request, monkeypatch):
-    """Run a test through each contraction path: edge by edge, and the row product on gathered
-    rows, as a CSR sparse product, or (second-order jets) in the compiled kernel."""
-    if request.param != "edge":
+    """Run a test through each contraction path: edge by edge (second-order jets in the compiled
+    kernel where it builds, or in torch), and the row product on gathered rows, as a CSR sparse
+    product, or (second-order jets) in the compiled kernel."""
+    if request.param == "edge-torch":
+        monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", "gather")  # no compiled kernel either
+    elif request.param != "edge":
         monkeypatch.setattr(KANLayer, "_edgewise", lambda self: False)
         if request.param == "row-native":
             from kanpde.models._native import jet_kernels, native_status

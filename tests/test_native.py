@@ -1,5 +1,6 @@
-"""The compiled CPU jet kernel (kanpde/models/csrc/kan_jet.cpp) against the pure-torch
-_RowJet node it replaces: values and every gradient, for the shapes and options a PINN uses."""
+"""The compiled CPU jet kernels (kanpde/models/csrc/kan_jet.cpp) against the pure-torch nodes
+they replace (_RowJet for wide layers, _EdgeJet for edge-by-edge layers): values and every
+gradient, for the shapes and options a PINN uses."""
 from __future__ import annotations
 
 import pytest
@@ -107,3 +108,70 @@ def test_kernel_matches_with_one_and_two_threads(threads, monkeypatch):
         torch.set_num_threads(before)
     for a, b in zip(got, ref):
         assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item())
+
+
+def edge_jet(model, x, backend, monkeypatch):
+    """:func:`wide_jet` with the layers edge by edge (as narrow layers run): the compiled edge
+    kernel (``backend=None``) or the torch node."""
+    monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", backend)
+    assert all(layer._edgewise() for layer in model.layers)
+    x = x.clone().requires_grad_(True)
+    jet = model.forward_jet(x, order=2)
+    w = torch.linspace(0.5, 1.5, jet.value.numel(), dtype=x.dtype).view_as(jet.value)
+    loss = (w * jet.value).sum() + (jet.grad ** 2).sum() + (jet.hess_diag.sum(-1) ** 2).sum()
+    grads = torch.autograd.grad(loss, [x, *model.parameters()], allow_unused=True, materialize_grads=True)
+    return [jet.value, jet.grad, jet.hess_diag, *grads]
+
+
+@pytest.mark.parametrize("d, widths, grid, base, k", [
+    (2, [2, 10, 1], 5, "silu", 3),       # the default model
+    (1, [1, 6, 3, 1], 5, "tanh", 2),
+    (2, [2, 7, 5, 2], 20, "identity", 3),
+    (3, [3, 4, 6, 1], 7, "none", 5),
+    (4, [4, 3, 2, 1], 100, "silu", 1),
+    (2, [2, 3, 2, 1], 6, "silu", 8),
+])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_edge_kernel_matches_the_torch_edge_path(d, widths, grid, base, k, dtype, monkeypatch):
+    torch.manual_seed(0)
+    model = KAN(widths, grid_size=grid, spline_order=k, base_activation=base, dtype=dtype, seed=1)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.spline_weight.normal_(0.0, 0.2)
+    reach = 1.2 if dtype == torch.float64 else 0.9  # float64: some points outside the grid
+    x = (torch.rand(197, d, dtype=dtype) * 2 - 1) * reach  # 197: three tiles of 64 and a tail
+    if grid == 20:
+        model.update_grid(x)  # non-uniform knots: du/dh per point
+    ref = edge_jet(model, x, "gather", monkeypatch)
+    got = edge_jet(model, x, None, monkeypatch)
+    tol = 1e-11 if dtype == torch.float64 else 2e-4
+    for name, a, b in zip(["value", "grad", "hess", "d_x"] + [n for n, _ in model.named_parameters()], got, ref):
+        scale = max(1.0, b.abs().max().item())
+        assert (a - b).abs().max().item() <= tol * scale, name
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_edge_kernel_threads_and_determinism(threads, monkeypatch):
+    # one thread accumulates the table and base-weight adjoints in place, several in per-thread parts
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = KAN([2, 10, 1], grid_size=5, dtype=torch.float64, seed=4)
+        x = torch.rand(3000, 2, dtype=torch.float64) * 2 - 1
+        ref = edge_jet(model, x, "gather", monkeypatch)
+        got = edge_jet(model, x, None, monkeypatch)
+        again = edge_jet(model, x, None, monkeypatch)
+    finally:
+        torch.set_num_threads(before)
+    for a, b, c in zip(got, ref, again):
+        assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item())
+        assert torch.equal(a, c)
+
+
+def test_edge_kernel_is_used_for_narrow_layers(monkeypatch):
+    calls = []
+    real = kan_mod._NativeEdgeJet.apply
+    monkeypatch.setattr(kan_mod._NativeEdgeJet, "apply", lambda *a: calls.append(1) or real(*a))
+    model = KAN([2, 10, 1], grid_size=5, dtype=torch.float64, seed=0)
+    model.forward_jet(torch.rand(10, 2, dtype=torch.float64), order=2)
+    assert len(calls) == 2

@@ -71,7 +71,7 @@ def jet_kernels():
                   "KANPDE_NATIVE=0 skips it)", file=sys.stderr, flush=True)
         flags = ["-O3", "-march=native", "-fopenmp-simd"] if sys.platform.startswith("linux") else ["-O3"]
         _state["module"] = cpp_extension.load_inline(
-            name, cpp_sources=[_SOURCE.read_text()], functions=["forward", "backward"],
+            name, cpp_sources=[_SOURCE.read_text()], functions=["forward", "backward", "edge_forward", "edge_backward"],
             extra_cflags=flags, verbose=False)
     except Exception as exc:  # no compiler, no ninja, unsupported platform, ...
         _state["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"

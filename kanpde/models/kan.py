@@ -1058,6 +1058,58 @@ class _NativeRowJet(torch.autograd.Function):
         return (*(o if want else None for o, want in zip(out, need)), None, None, None)
 
 
+#: base activation -> its code in the compiled edge kernel
+_BASE_KINDS = {"silu": 1, "tanh": 2, "identity": 3}
+
+
+class _NativeEdgeJet(torch.autograd.Function):
+    """:class:`_EdgeJet` in the compiled CPU kernel (``edge_forward``/``edge_backward`` in
+    ``csrc/kan_jet.cpp``): the points of a tile are the SIMD lanes, and each edge's derivatives
+    are formed from gathered table entries, used and dropped, with no ``(O, in, N)`` planes
+    (differentiable once).  Same arguments and outputs as :class:`_EdgeJet`, plus the kernel
+    module."""
+
+    @staticmethod
+    def forward(ctx, h, g, s, table, wb, loc, base, first, kernels):
+        i, n = loc.blk.shape  # input-major
+        empty = h.new_empty(0)
+        # the kernel forms the base activation's derivatives from z and sigma(z) or tanh(z)
+        kind = 0 if wb is None else _BASE_KINDS[base]
+        aux = torch.sigmoid(loc.ht) if kind == 1 else torch.tanh(loc.ht) if kind == 2 else empty
+        ctx.args = (loc.u.view(i, n), loc.invh.expand(i, n), loc.blk, loc.ht, aux, kind,
+                    empty if wb is None else wb.detach().contiguous(),
+                    empty if first else _planes(g.detach()), empty if first else _planes(s.detach()),
+                    table.detach().contiguous(), loc.k, first)
+        ctx.kernels = kernels
+        ctx.set_materialize_grads(False)
+        value, grad, hess = kernels.edge_forward(*ctx.args)
+        return value.t(), grad.permute(2, 0, 1), hess.permute(2, 0, 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gv, gg, gh):
+        need = ctx.needs_input_grad[:5]
+        if gv is None and gg is None and gh is None:
+            return (None,) * 9
+        gv = None if gv is None else gv.t().contiguous()
+        gg = None if gg is None else _planes(gg)
+        gh = None if gh is None else _planes(gh)
+        dh, dg, ds, dt, dw = ctx.kernels.edge_backward(*ctx.args, gv, gg, gh, *need)
+        # what was not needed comes back as None
+        d_h = None if dh is None else dh.t()
+        d_g = None if dg is None else dg.permute(2, 0, 1)
+        d_s = None if ds is None else ds.permute(2, 0, 1)
+        return d_h, d_g, d_s, dt, dw, None, None, None, None
+
+
+def _edge_jet(h, g, s, table, wb, loc, base, first):
+    """:class:`_EdgeJet`, or :class:`_NativeEdgeJet` where the compiled kernel serves the call."""
+    kernels = _native_jet(h, loc.blk.shape[0] if first else g.shape[2], loc.k)
+    if kernels is not None and hasattr(kernels, "edge_forward"):
+        return _NativeEdgeJet.apply(h, g, s, table, wb, loc, base, first, kernels)
+    return _EdgeJet.apply(h, g, s, table, wb, loc, base, first)
+
+
 def _native_jet(h: torch.Tensor, d: int, k: int):
     """The compiled jet kernels for this call, or ``None`` (then :class:`_RowJet` runs in torch):
     CPU tensors of float32/float64, ``1 <= d <= 4`` input dimensions, spline order ``k <= 8``,
@@ -1441,8 +1493,8 @@ class KANLayer(nn.Module):
         n, o = h.shape[0], self.out_features
         geo = self._geometry()
         if self._edgewise() and order == 2:
-            value, grad, hess = _EdgeJet.apply(h, g, s, self._table(geo), self.base_weight, self._locate_t(h, geo),
-                                               self.base_activation, False)
+            value, grad, hess = _edge_jet(h, g, s, self._table(geo), self.base_weight, self._locate_t(h, geo),
+                                          self.base_activation, False)
             if self.bias is not None:
                 value = value + self.bias
             return Jet(value, grad, hess)
@@ -1512,8 +1564,8 @@ class KANLayer(nn.Module):
             raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
         geo = self._geometry()
         if order == 2:
-            value, grad, hess = _EdgeJet.apply(x, None, None, self._table(geo), self.base_weight,
-                                               self._locate_t(x, geo), self.base_activation, True)
+            value, grad, hess = _edge_jet(x, None, None, self._table(geo), self.base_weight,
+                                          self._locate_t(x, geo), self.base_activation, True)
             if self.bias is not None:
                 value = value + self.bias
             return Jet(value, grad, hess)

@@ -339,6 +339,285 @@ void check(const torch::Tensor& u, const torch::Tensor& ih, const torch::Tensor&
   TORCH_CHECK(table.size(0) % K1 == 0, "jet kernel: table rows are not a multiple of ", K1);
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Edge-by-edge layers (narrow: in * out * (k + 1) small), the counterpart of _EdgeJet.
+// Everything is in planes with the points innermost, and a tile of L points is one set of
+// SIMD lanes: each loop below runs over the points of a tile, with gathered table entries.
+// Input p of point n: block blk[p, n], coordinate u[p, n], du/dh ih[p, n] (stride 0 along n
+// on a uniform grid).  Edge p -> q has h-derivatives
+//   phi_r[q, p] = sum_{m >= r} m!/(m - r)! table[blk * K1 + m, q] u^(m - r) ih^r + wb[q, p] b^(r)(h)
+// (K1 = k + 1; no base row in this table).  Channels g, s: (I, D, N); with `first` the layer
+// input is the network input (g the identity, s = 0, D = I).
+//   value[q] = sum_p phi_0,  grad[q, d] = sum_p phi_1 g[p, d],
+//   hess[q, d] = sum_p phi_2 g[p, d]^2 + phi_1 s[p, d]   (first: grad[q, p] = phi_1, hess = phi_2)
+
+constexpr int64_t kTile = 64;
+
+constexpr double falling(int m, int r) { return r == 0 ? 1.0 : m < r ? 0.0 : m * falling(m - 1, r - 1); }
+
+// Base activations: b^(r)(z) from z and aux = sigma(z) (silu) or tanh(z) (tanh).
+enum BaseKind { kNone = 0, kSilu = 1, kTanh = 2, kIdentity = 3 };
+
+template <typename T>
+struct EdgeArgs {
+  const T *u, *ih, *z, *aux, *wb, *g, *s, *table;
+  const int64_t* blk;
+  int64_t N, I, O, D, k, ih_p, ih_n;  // ih strides (input, point)
+  int kind;
+  bool base, first;
+};
+
+// One tile of points at one input: coordinates, du/dh (one number on a uniform grid), the
+// table row offsets and the base activation's derivatives b^(r), r <= 3.
+template <typename T>
+struct EdgeLanes {
+  const T *u, *ih;
+  T b[4][kTile];
+  T ih0;
+  bool uniform;
+  int64_t row[kTile];
+  int64_t nl;
+  inline T dudh(int64_t l) const { return uniform ? ih0 : ih[l]; }
+};
+
+template <typename T, int K>
+inline void edge_lanes(const EdgeArgs<T>& a, int64_t p, int64_t n0, int64_t nl, EdgeLanes<T>& e) {
+  e.nl = nl;
+  e.u = a.u + p * a.N + n0;
+  e.ih = a.ih + p * a.ih_p + n0 * a.ih_n;
+  e.uniform = a.ih_n == 0;
+  e.ih0 = e.ih[0];
+  const int64_t* bn = a.blk + p * a.N + n0;
+  const int64_t K1O = (K + 1) * a.O;
+#pragma omp simd
+  for (int64_t l = 0; l < nl; ++l) e.row[l] = bn[l] * K1O;
+  if (!a.base) return;
+  const T* z = a.z + p * a.N + n0;
+  const T* v = a.aux + p * a.N + n0;
+  T *b0 = e.b[0], *b1 = e.b[1], *b2 = e.b[2], *b3 = e.b[3];
+  if (a.kind == kSilu) {
+    // s = sigma(z), s1 = s (1 - s), w = 1 - 2 s: silu = z s, silu' = s + z s1,
+    // silu'' = s1 (2 + z w), silu''' = s1 (w (3 + z w) - 2 z s1)
+#pragma omp simd
+    for (int64_t l = 0; l < nl; ++l) {
+      const T x = z[l], sg = v[l], d = sg - sg * sg, w = 1 - 2 * sg, zw = x * w;
+      b0[l] = x * sg;
+      b1[l] = sg + x * d;
+      b2[l] = d * (2 + zw);
+      b3[l] = d * (w * (3 + zw) - 2 * x * d);
+    }
+  } else if (a.kind == kTanh) {
+    // t = tanh(z), t1 = 1 - t^2: derivatives t1, -2 t t1, -2 t1 (t1 - 2 t^2)
+#pragma omp simd
+    for (int64_t l = 0; l < nl; ++l) {
+      const T t = v[l], d = 1 - t * t;
+      b0[l] = t;
+      b1[l] = d;
+      b2[l] = -2 * t * d;
+      b3[l] = -2 * d * (d - 2 * t * t);
+    }
+  } else {  // identity
+#pragma omp simd
+    for (int64_t l = 0; l < nl; ++l) { b0[l] = z[l]; b1[l] = 1; b2[l] = 0; b3[l] = 0; }
+  }
+}
+
+// phi_{R0}, phi_{R0+1}, phi_{R0+2} of edge p -> q on a tile: the K + 1 table entries of each
+// point are gathered once from column q (`col`), and the three derivatives are formed from
+// them by Horner's scheme in u, then scaled by (du/dh)^r and given the base term w b^(r).
+template <typename T, int K, int R0>
+inline void edge_phi(const T* col, int64_t O, const EdgeLanes<T>& e, bool base, T w, T* ph0, T* ph1, T* ph2) {
+  const int64_t nl = e.nl;
+#pragma omp simd
+  for (int64_t l = 0; l < nl; ++l) {
+    const T* c = col + e.row[l];
+    const T x = e.u[l];
+    T a0 = 0, a1 = 0, a2 = 0;
+#pragma GCC unroll 10
+    for (int m = K; m >= 0; --m) {
+      const T cm = c[m * O];
+      if (m >= R0) a0 = a0 * x + (T)falling(m, R0) * cm;
+      if (m >= R0 + 1) a1 = a1 * x + (T)falling(m, R0 + 1) * cm;
+      if (m >= R0 + 2) a2 = a2 * x + (T)falling(m, R0 + 2) * cm;
+    }
+    const T h1 = e.dudh(l), h2 = h1 * h1;
+    if (R0 == 1) { a0 *= h1; a1 *= h2; a2 *= h2 * h1; }
+    else { a1 *= h1; a2 *= h2; }
+    if (base) {
+      a0 += w * e.b[R0][l];
+      a1 += w * e.b[R0 + 1][l];
+      a2 += w * e.b[R0 + 2][l];
+    }
+    ph0[l] = a0; ph1[l] = a1; ph2[l] = a2;
+  }
+}
+
+template <typename T, int K>
+void edge_forward_impl(const EdgeArgs<T>& a, T* ov, T* og, T* oh) {
+  const int64_t N = a.N, I = a.I, O = a.O, D = a.D;
+  const int64_t tiles = (N + kTile - 1) / kTile;
+  at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+    EdgeLanes<T> e;
+    T p0[kTile], p1[kTile], p2[kTile];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n0 = t * kTile, nl = std::min(kTile, N - n0);
+      for (int64_t p = 0; p < I; ++p) {
+        edge_lanes<T, K>(a, p, n0, nl, e);
+        for (int64_t q = 0; q < O; ++q) {
+          // an input layer's phi_1, phi_2 are its gradient and Hessian channels: written in place
+          T* d1 = a.first ? og + (q * D + p) * N + n0 : p1;
+          T* d2 = a.first ? oh + (q * D + p) * N + n0 : p2;
+          edge_phi<T, K, 0>(a.table + q, O, e, a.base, a.base ? a.wb[q * I + p] : T(0), p0, d1, d2);
+          T* v = ov + q * N + n0;
+          if (p == 0) {
+#pragma omp simd
+            for (int64_t l = 0; l < nl; ++l) v[l] = p0[l];
+          } else {
+#pragma omp simd
+            for (int64_t l = 0; l < nl; ++l) v[l] += p0[l];
+          }
+          if (a.first) continue;
+          for (int64_t d = 0; d < D; ++d) {
+            const T* gd = a.g + (p * D + d) * N + n0;
+            const T* sd = a.s + (p * D + d) * N + n0;
+            T* gr = og + (q * D + d) * N + n0;
+            T* hs = oh + (q * D + d) * N + n0;
+            if (p == 0) {
+#pragma omp simd
+              for (int64_t l = 0; l < nl; ++l) {
+                gr[l] = p1[l] * gd[l];
+                hs[l] = p2[l] * gd[l] * gd[l] + p1[l] * sd[l];
+              }
+            } else {
+#pragma omp simd
+              for (int64_t l = 0; l < nl; ++l) {
+                gr[l] += p1[l] * gd[l];
+                hs[l] += p2[l] * gd[l] * gd[l] + p1[l] * sd[l];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// Gradients of edge_forward_impl's outputs gv (O, N), gg and gh (O, D, N) (nullptr: zero) ->
+// dh (I, N), dg and ds (I, D, N) (not with `first`), dtab (R, O), dwb (O, I) (nullptr: not
+// wanted).  The table and base-weight adjoints are summed per thread, then over the threads
+// in a fixed order (with one thread, in place), so results repeat for a thread count.
+template <typename T, int K>
+void edge_backward_impl(const EdgeArgs<T>& a, int64_t R, const T* gv, const T* gg, const T* gh, T* dh, T* dg,
+                        T* ds, T* dtab, T* dwb) {
+  const int64_t N = a.N, I = a.I, O = a.O, D = a.D;
+  const int64_t tiles = (N + kTile - 1) / kTile;
+  const int nt = at::get_num_threads();
+  const bool direct = nt == 1;
+  const int64_t ts = R * O, ws = O * I;
+  std::vector<T> part_t(dtab && !direct ? (size_t)nt * ts : 0, T(0));
+  std::vector<T> part_w(dwb && !direct ? (size_t)nt * ws : 0, T(0));
+  if (dtab && direct) std::fill(dtab, dtab + ts, T(0));
+  if (dwb && direct) std::fill(dwb, dwb + ws, T(0));
+  at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+    const int tid = at::get_thread_num();
+    T* dt = !dtab ? nullptr : direct ? dtab : part_t.data() + (size_t)tid * ts;
+    T* dw = !dwb ? nullptr : direct ? dwb : part_w.data() + (size_t)tid * ws;
+    EdgeLanes<T> e;
+    T zero[kTile], p1[kTile], p2[kTile], p3[kTile], d1[kTile], d2[kTile], ah[kTile], ag[4][kTile], as[4][kTile];
+    T cm[K + 1][kTile];
+    for (int64_t l = 0; l < kTile; ++l) zero[l] = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n0 = t * kTile, nl = std::min(kTile, N - n0);
+      for (int64_t p = 0; p < I; ++p) {
+        edge_lanes<T, K>(a, p, n0, nl, e);
+        // the x adjoints accumulate in place (scratch lanes where one is not wanted)
+        T* ahp = dh ? dh + p * N + n0 : ah;
+        T* agp[4];
+        T* asp[4];
+        for (int64_t l = 0; l < nl; ++l) ahp[l] = 0;
+        if (!a.first)
+          for (int64_t d = 0; d < D; ++d) {
+            agp[d] = dg ? dg + (p * D + d) * N + n0 : ag[d];
+            asp[d] = ds ? ds + (p * D + d) * N + n0 : as[d];
+            for (int64_t l = 0; l < nl; ++l) { agp[d][l] = 0; asp[d][l] = 0; }
+          }
+        for (int64_t q = 0; q < O; ++q) {
+          edge_phi<T, K, 1>(a.table + q, O, e, a.base, a.base ? a.wb[q * I + p] : T(0), p1, p2, p3);
+          const T* gq = gv ? gv + q * N + n0 : zero;
+          // r1, r2: d loss / d phi_1, d phi_2 of edge p -> q
+          const T *r1 = d1, *r2 = d2;
+          if (a.first) {
+            r1 = gg ? gg + (q * D + p) * N + n0 : zero;
+            r2 = gh ? gh + (q * D + p) * N + n0 : zero;
+          } else {
+            for (int64_t l = 0; l < nl; ++l) { d1[l] = 0; d2[l] = 0; }
+            for (int64_t d = 0; d < D; ++d) {
+              const T* gd = a.g + (p * D + d) * N + n0;
+              const T* sd = a.s + (p * D + d) * N + n0;
+              const T* x = gg ? gg + (q * D + d) * N + n0 : zero;
+              const T* y = gh ? gh + (q * D + d) * N + n0 : zero;
+              T* agd = agp[d];
+              T* asd = asp[d];
+#pragma omp simd
+              for (int64_t l = 0; l < nl; ++l) {
+                d1[l] += x[l] * gd[l] + y[l] * sd[l];
+                d2[l] += y[l] * gd[l] * gd[l];
+                agd[l] += p1[l] * x[l] + 2 * gd[l] * p2[l] * y[l];
+                asd[l] += p1[l] * y[l];
+              }
+            }
+          }
+          if (dh)
+#pragma omp simd
+            for (int64_t l = 0; l < nl; ++l) ahp[l] += gq[l] * p1[l] + r1[l] * p2[l] + r2[l] * p3[l];
+          if (dt) {
+            // table rows blk * (K + 1) + m, column q: += gv Q_0[m] + r1 Q_1[m] + r2 Q_2[m], with
+            // Q_r[m] = m!/(m - r)! u^(m - r) (du/dh)^r; the entries of a point are scattered
+            // one by one (points of a tile may share a block)
+#pragma omp simd
+            for (int64_t l = 0; l < nl; ++l) {
+              const T x = e.u[l], ih = e.dudh(l), e1 = r1[l] * ih, e2 = r2[l] * ih * ih;
+              T w0 = 1, w1 = 0, w2 = 0;  // u^m, m u^(m-1), m (m-1) u^(m-2)
+#pragma GCC unroll 10
+              for (int m = 0; m <= K; ++m) {
+                cm[m][l] = gq[l] * w0 + e1 * w1 + e2 * w2;
+                w2 = w2 * x + 2 * w1;
+                w1 = w1 * x + w0;
+                w0 = w0 * x;
+              }
+            }
+            T* col = dt + q;
+            for (int64_t l = 0; l < nl; ++l) {
+              T* c = col + e.row[l];
+#pragma GCC unroll 10
+              for (int m = 0; m <= K; ++m) c[m * O] += cm[m][l];
+            }
+          }
+          if (dw) {
+            const T *b0 = e.b[0], *b1 = e.b[1], *b2 = e.b[2];
+            T acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t l = 0; l < nl; ++l) acc += gq[l] * b0[l] + r1[l] * b1[l] + r2[l] * b2[l];
+            dw[q * I + p] += acc;
+          }
+        }
+      }
+    }
+  });
+  for (auto [dst, part, size] : {std::tuple<T*, T*, int64_t>{dtab, part_t.data(), ts},
+                                 std::tuple<T*, T*, int64_t>{dwb, part_w.data(), ws}}) {
+    if (!dst || direct) continue;
+    at::parallel_for(0, size, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T acc = 0;
+        for (int t = 0; t < nt; ++t) acc += part[(size_t)t * size + i];
+        dst[i] = acc;
+      }
+    });
+  }
+}
+
 #define KANPDE_DISPATCH_D(D_, ...)                                   \
   switch (D_) {                                                      \
     case 1: { constexpr int DD = 1; __VA_ARGS__; break; }            \
@@ -346,6 +625,19 @@ void check(const torch::Tensor& u, const torch::Tensor& ih, const torch::Tensor&
     case 3: { constexpr int DD = 3; __VA_ARGS__; break; }            \
     case 4: { constexpr int DD = 4; __VA_ARGS__; break; }            \
     default: TORCH_CHECK(false, "jet kernel: D must be 1..4, got ", D_); \
+  }
+
+#define KANPDE_DISPATCH_K(K_, ...)                                   \
+  switch (K_) {                                                      \
+    case 1: { constexpr int KK = 1; __VA_ARGS__; break; }            \
+    case 2: { constexpr int KK = 2; __VA_ARGS__; break; }            \
+    case 3: { constexpr int KK = 3; __VA_ARGS__; break; }            \
+    case 4: { constexpr int KK = 4; __VA_ARGS__; break; }            \
+    case 5: { constexpr int KK = 5; __VA_ARGS__; break; }            \
+    case 6: { constexpr int KK = 6; __VA_ARGS__; break; }            \
+    case 7: { constexpr int KK = 7; __VA_ARGS__; break; }            \
+    case 8: { constexpr int KK = 8; __VA_ARGS__; break; }            \
+    default: TORCH_CHECK(false, "edge kernel: spline order must be 1..8, got ", K_); \
   }
 
 }  // namespace
@@ -397,4 +689,108 @@ std::vector<torch::Tensor> backward(torch::Tensor u, torch::Tensor ih, torch::Te
         need_t ? dt.data_ptr<scalar_t>() : nullptr)));
   });
   return {dh, dg, ds, dt};
+}
+
+namespace {
+
+template <typename T>
+EdgeArgs<T> make_edge_args(const torch::Tensor& u, const torch::Tensor& ih, const torch::Tensor& blk,
+                           const torch::Tensor& z, const torch::Tensor& aux, int64_t kind, const torch::Tensor& wb,
+                           const torch::Tensor& g, const torch::Tensor& s, const torch::Tensor& table, int64_t k,
+                           bool first) {
+  EdgeArgs<T> a;
+  a.I = u.size(0); a.N = u.size(1); a.O = table.size(1); a.k = k; a.first = first;
+  a.D = first ? a.I : g.size(1);
+  a.base = wb.defined() && wb.numel() > 0;
+  a.u = u.data_ptr<T>(); a.ih = ih.data_ptr<T>(); a.blk = blk.data_ptr<int64_t>(); a.table = table.data_ptr<T>();
+  a.ih_p = ih.stride(0); a.ih_n = ih.stride(1);
+  a.kind = a.base ? (int)kind : (int)kNone;
+  a.z = a.base ? z.data_ptr<T>() : nullptr;
+  a.aux = a.base && (kind == kSilu || kind == kTanh) ? aux.data_ptr<T>() : nullptr;
+  a.wb = a.base ? wb.data_ptr<T>() : nullptr;
+  a.g = first ? nullptr : g.data_ptr<T>();
+  a.s = first ? nullptr : s.data_ptr<T>();
+  return a;
+}
+
+void check_edge(const torch::Tensor& u, const torch::Tensor& ih, const torch::Tensor& blk, const torch::Tensor& z,
+                const torch::Tensor& aux, int64_t kind, const torch::Tensor& wb, const torch::Tensor& g,
+                const torch::Tensor& s, const torch::Tensor& table, int64_t k, bool first) {
+  TORCH_CHECK(k >= 1 && k <= 8, "edge kernel: spline order must be 1..8, got ", k);
+  TORCH_CHECK(u.dim() == 2 && u.is_contiguous() && blk.is_contiguous() && blk.sizes() == u.sizes() &&
+                  table.is_contiguous(), "edge kernel: u, blk (I, N) and table must be contiguous");
+  TORCH_CHECK(ih.dim() == 2 && ih.size(0) == u.size(0) && (ih.size(1) == u.size(1) || ih.stride(1) == 0),
+              "edge kernel: ih must be (I, N) or broadcast from (I, 1)");
+  TORCH_CHECK(table.size(0) % (k + 1) == 0, "edge kernel: table rows are not a multiple of ", k + 1);
+  const int64_t I = u.size(0), N = u.size(1);
+  if (wb.defined() && wb.numel() > 0) {
+    TORCH_CHECK(wb.is_contiguous() && wb.size(0) == table.size(1) && wb.size(1) == I, "edge kernel: wb must be (O, I)");
+    TORCH_CHECK(kind >= kSilu && kind <= kIdentity, "edge kernel: base kind must be 1..3, got ", kind);
+    TORCH_CHECK(z.is_contiguous() && z.sizes() == u.sizes(), "edge kernel: z must be contiguous (I, N)");
+    TORCH_CHECK(kind == kIdentity || (aux.is_contiguous() && aux.sizes() == u.sizes()),
+                "edge kernel: aux must be contiguous (I, N)");
+  }
+  if (first) {
+    TORCH_CHECK(I <= 4, "edge kernel: an input layer takes at most 4 inputs, got ", I);
+  } else {
+    TORCH_CHECK(g.is_contiguous() && s.is_contiguous() && g.dim() == 3 && g.size(0) == I && g.size(2) == N &&
+                    s.sizes() == g.sizes() && g.size(1) >= 1 && g.size(1) <= 4,
+                "edge kernel: g and s must be contiguous (I, D, N) with 1 <= D <= 4");
+  }
+}
+
+}  // namespace
+
+// -> [value (O, N), gradient (O, D, N), Hessian diagonal (O, D, N)], planes, no bias
+std::vector<torch::Tensor> edge_forward(torch::Tensor u, torch::Tensor ih, torch::Tensor blk, torch::Tensor z,
+                                        torch::Tensor aux, int64_t kind, torch::Tensor wb, torch::Tensor g, torch::Tensor s, torch::Tensor table,
+                                        int64_t k, bool first) {
+  check_edge(u, ih, blk, z, aux, kind, wb, g, s, table, k, first);
+  const int64_t I = u.size(0), N = u.size(1), O = table.size(1), D = first ? I : g.size(1);
+  auto v = torch::empty({O, N}, table.options());
+  auto gr = torch::empty({O, D, N}, table.options());
+  auto hs = torch::empty({O, D, N}, table.options());
+  AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "kanpde_edge_forward", [&] {
+    auto a = make_edge_args<scalar_t>(u, ih, blk, z, aux, kind, wb, g, s, table, k, first);
+    KANPDE_DISPATCH_K(k, (edge_forward_impl<scalar_t, KK>(a, v.data_ptr<scalar_t>(), gr.data_ptr<scalar_t>(),
+                                                          hs.data_ptr<scalar_t>())));
+  });
+  return {v, gr, hs};
+}
+
+// gradients gv (O, N), gg and gh (O, D, N) (contiguous, or None) -> [dh (I, N), dg (I, D, N),
+// ds (I, D, N), dtable (R, O), dwb (O, I)], undefined where not needed
+std::vector<torch::Tensor> edge_backward(torch::Tensor u, torch::Tensor ih, torch::Tensor blk, torch::Tensor z,
+                                         torch::Tensor aux, int64_t kind, torch::Tensor wb, torch::Tensor g, torch::Tensor s, torch::Tensor table,
+                                         int64_t k, bool first, c10::optional<torch::Tensor> gv,
+                                         c10::optional<torch::Tensor> gg, c10::optional<torch::Tensor> gh,
+                                         bool need_h, bool need_g, bool need_s, bool need_t, bool need_w) {
+  check_edge(u, ih, blk, z, aux, kind, wb, g, s, table, k, first);
+  const int64_t I = u.size(0), N = u.size(1), O = table.size(1), D = first ? I : g.size(1);
+  const bool hv = gv.has_value() && gv->defined(), hg = gg.has_value() && gg->defined();
+  const bool hh = gh.has_value() && gh->defined();
+  TORCH_CHECK(!hv || (gv->is_contiguous() && gv->size(0) == O && gv->size(1) == N), "edge kernel: gv must be (O, N)");
+  TORCH_CHECK(!hg || (gg->is_contiguous() && gg->size(0) == O && gg->size(1) == D && gg->size(2) == N),
+              "edge kernel: gg must be contiguous (O, D, N)");
+  TORCH_CHECK(!hh || (gh->is_contiguous() && gh->size(0) == O && gh->size(1) == D && gh->size(2) == N),
+              "edge kernel: gh must be contiguous (O, D, N)");
+  const bool base = wb.defined() && wb.numel() > 0;
+  need_g = need_g && !first;
+  need_s = need_s && !first;
+  need_w = need_w && base;
+  auto opt = table.options();
+  torch::Tensor dh = need_h ? torch::empty({I, N}, opt) : torch::Tensor();
+  torch::Tensor dg = need_g ? torch::empty({I, D, N}, opt) : torch::Tensor();
+  torch::Tensor ds = need_s ? torch::empty({I, D, N}, opt) : torch::Tensor();
+  torch::Tensor dt = need_t ? torch::empty({table.size(0), O}, opt) : torch::Tensor();
+  torch::Tensor dw = need_w ? torch::empty({O, I}, opt) : torch::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "kanpde_edge_backward", [&] {
+    auto a = make_edge_args<scalar_t>(u, ih, blk, z, aux, kind, wb, g, s, table, k, first);
+    auto ptr = [](bool want, torch::Tensor& t) { return want ? t.data_ptr<scalar_t>() : nullptr; };
+    KANPDE_DISPATCH_K(k, (edge_backward_impl<scalar_t, KK>(
+        a, table.size(0), hv ? gv->data_ptr<scalar_t>() : nullptr, hg ? gg->data_ptr<scalar_t>() : nullptr,
+        hh ? gh->data_ptr<scalar_t>() : nullptr, ptr(need_h, dh), ptr(need_g, dg), ptr(need_s, ds), ptr(need_t, dt),
+        ptr(need_w, dw))));
+  });
+  return {dh, dg, ds, dt, dw};
 }
