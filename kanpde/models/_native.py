@@ -1,15 +1,25 @@
 """Optional compiled CPU kernels (C++, built on first use with ``torch.utils.cpp_extension``).
 
-The second-order jet of a wide KAN layer is a row product per channel (value, gradient and
-Hessian-diagonal channels, see :class:`kanpde.models.kan._RowJet`).  In pure torch it runs as
-a CSR product plus several elementwise passes over ``(N, channels, in, k + 2)`` temporaries;
-``csrc/kan_jet.cpp`` does the same arithmetic in one pass per point, forward and backward, with
-torch's intra-op threads.  :func:`jet_kernels` compiles it once per machine and torch version
-(about 30 s; cached in torch's extension directory, ``TORCH_EXTENSIONS_DIR``, one build per
-CPU type since it is compiled for the host CPU) and returns the
-module, or ``None`` when it cannot be built (no C++ compiler or ``ninja``), or when the
-environment variable ``KANPDE_NATIVE`` is ``0``.  Without it every path still works: the layer
-falls back to the pure-torch node, with the same numbers up to round-off.
+``csrc/kan_jet.cpp`` holds three kernels, each the compiled form of a pure-torch node in
+:mod:`kanpde.models.kan` that it replaces on CPU:
+
+- ``forward``/``backward``: the second-order jet of a *wide* layer (:class:`~kanpde.models.kan._RowJet`),
+  a row product per channel (value, gradient and Hessian-diagonal channels), done in one pass
+  per point instead of a CSR product plus elementwise passes over ``(N, channels, in, k + 2)``
+  temporaries;
+- ``edge_forward``/``edge_backward``: the second-order jet of an *edge-by-edge* (narrow) layer
+  (:class:`~kanpde.models.kan._EdgeJet`), with a tile of points as the SIMD lanes, so no
+  ``(out, in, N)`` planes are formed;
+- ``planar_adjoint``: the table adjoint of narrow layers' edge splines in nested autograd
+  (:func:`~kanpde.models.kan._planar_adjoint`).
+
+All run with torch's intra-op threads and repeat their results for a thread count.
+:func:`jet_kernels` compiles them once per machine and torch version (about a minute; cached
+in torch's extension directory, ``TORCH_EXTENSIONS_DIR``, one build per CPU type since it is
+compiled for the host CPU) and returns the module, or ``None`` when it cannot be built (no C++
+compiler or ``ninja``), or when the environment variable ``KANPDE_NATIVE`` is ``0``.  Without
+it every path still works: the layers fall back to the pure-torch nodes, with the same numbers
+up to round-off.
 """
 from __future__ import annotations
 
@@ -67,11 +77,12 @@ def jet_kernels():
         except Exception:  # private helper: only decides whether to announce the build
             built = True
         if not built:
-            print("kanpde: compiling the CPU jet kernel (first use on this machine, about 30 s; "
+            print("kanpde: compiling the CPU jet kernels (first use on this machine, about a minute; "
                   "KANPDE_NATIVE=0 skips it)", file=sys.stderr, flush=True)
         flags = ["-O3", "-march=native", "-fopenmp-simd"] if sys.platform.startswith("linux") else ["-O3"]
         _state["module"] = cpp_extension.load_inline(
-            name, cpp_sources=[_SOURCE.read_text()], functions=["forward", "backward", "edge_forward", "edge_backward"],
+            name, cpp_sources=[_SOURCE.read_text()],
+            functions=["forward", "backward", "edge_forward", "edge_backward", "planar_adjoint"],
             extra_cflags=flags, verbose=False)
     except Exception as exc:  # no compiler, no ninja, unsupported platform, ...
         _state["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"

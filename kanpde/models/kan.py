@@ -806,10 +806,17 @@ def _planar_adjoint(loc: _Local, ds: Sequence[torch.Tensor | None], o: int) -> t
     k, k1 = loc.k, loc.k1
     e_n = loc.n * loc.i
     ref = next(d for d in ds if d is not None)
-    terms = [(r, d.expand(o, loc.n, loc.i).reshape(o, e_n) if d.dim() == 3 else d)
+    # (O, in, N) views of the terms (broadcast ones with stride 0 over the inputs)
+    terms = [(r, d.expand(o, loc.n, loc.i) if d.dim() == 3 else d.view(o, loc.n, loc.i))
              for r, d in enumerate(ds) if d is not None and r <= k]
     if not terms:
         return ref.new_zeros(loc.n_blocks * k1, o)
+    kernels = _native_jet(ref, 1, k) if len(terms) <= 4 and terms[-1][0] <= 3 else None
+    if kernels is not None:  # compiled: no (k + 1, O, in * N) temporary
+        planes = [d if d.stride(2) == 1 else d.contiguous() for _, d in terms]
+        return kernels.planar_adjoint(loc.u.view(loc.n, loc.i), loc.invh.expand(loc.n, loc.i), loc.blk, planes,
+                                      [r for r, _ in terms], loc.n_blocks * k1, k)
+    terms = [(r, d.reshape(o, e_n)) for r, d in terms]
     zs = [(r, d if r == 0 else d * loc.invh_pow(r).view(1, e_n)) for r, d in terms]
     lo = zs[0][0]
     v = ref.new_empty(k1 - lo, o, e_n)  # planes m < lo receive nothing
@@ -1105,7 +1112,7 @@ class _NativeEdgeJet(torch.autograd.Function):
 def _edge_jet(h, g, s, table, wb, loc, base, first):
     """:class:`_EdgeJet`, or :class:`_NativeEdgeJet` where the compiled kernel serves the call."""
     kernels = _native_jet(h, loc.blk.shape[0] if first else g.shape[2], loc.k)
-    if kernels is not None and hasattr(kernels, "edge_forward"):
+    if kernels is not None:
         return _NativeEdgeJet.apply(h, g, s, table, wb, loc, base, first, kernels)
     return _EdgeJet.apply(h, g, s, table, wb, loc, base, first)
 

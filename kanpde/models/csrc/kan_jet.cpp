@@ -1,8 +1,11 @@
-// kanpde: compiled CPU kernels for the second-order jet of a KAN layer (row-product form),
-// built on first use by kanpde/models/_native.py; the pure-torch equivalent is _RowJet in
-// kanpde/models/kan.py, and tests/test_native.py checks the two against each other.
+// kanpde: compiled CPU kernels for KAN layers, built on first use by kanpde/models/_native.py.
+// Each replaces a pure-torch node of kanpde/models/kan.py, and tests/test_native.py checks each
+// pair against each other:
+//   forward / backward            second-order jet of a wide layer, row-product form (_RowJet)
+//   edge_forward / edge_backward  second-order jet of an edge-by-edge layer (_EdgeJet)
+//   planar_adjoint                table adjoint of edge splines in nested autograd (_planar_adjoint)
 //
-// Layer input h (N, I) with gradient and Hessian-diagonal channels g, s (N, I, D) (any
+// Wide layers.  Layer input h (N, I) with gradient and Hessian-diagonal channels g, s (N, I, D) (any
 // strides).  Input p of point n lies in block blk[n, p] with local coordinate u[n, p] and
 // du/dh = ih[n, p]; the block's K1 table rows (R, O) hold the coefficients of the k + 1 powers
 // u^m and, with a base branch, one more row for the base activation b(h) (derivatives
@@ -618,6 +621,89 @@ void edge_backward_impl(const EdgeArgs<T>& a, int64_t R, const T* gv, const T* g
   }
 }
 
+// Adjoint of the edge splines' derivatives in the table (_planar_adjoint in kan.py): given
+// planes d_i[q, p, n] for derivative orders r_i (strides sq, sp along q and p; points
+// contiguous), table row blk[p, n] * (K + 1) + m, column q receives
+//   sum_i d_i[q, p, n] m!/(m - r_i)! u^(m - r_i) (du/dh)^(r_i).
+// Per-thread tables summed in a fixed order (one thread: in place).
+template <typename T>
+struct PlanarTerm { const T* d; int64_t sq, sp; int r; };
+
+template <typename T, int K>
+void planar_adjoint_impl(const T* u, const T* ih, int64_t ih_p, int64_t ih_n, const int64_t* blk,
+                         const std::vector<PlanarTerm<T>>& terms, int64_t I, int64_t N, int64_t O, int64_t R,
+                         T* out) {
+  const int64_t tiles = (N + kTile - 1) / kTile;
+  const int nt = at::get_num_threads();
+  const bool direct = nt == 1;
+  const int64_t ts = R * O;
+  std::vector<T> part(direct ? 0 : (size_t)nt * ts, T(0));
+  if (direct) std::fill(out, out + ts, T(0));
+  const int nterm = (int)terms.size();
+  at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+    T* dt = direct ? out : part.data() + (size_t)at::get_thread_num() * ts;
+    T pw[K + 1][kTile], ihr[4][kTile], cm[K + 1][kTile], e[4][kTile];
+    int64_t row[kTile];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n0 = t * kTile, nl = std::min(kTile, N - n0);
+      for (int64_t p = 0; p < I; ++p) {
+        const T* un = u + p * N + n0;
+        const T* ihn = ih + p * ih_p + n0 * ih_n;
+        const int64_t* bn = blk + p * N + n0;
+#pragma omp simd
+        for (int64_t l = 0; l < nl; ++l) {
+          const T h = ih_n ? ihn[l * ih_n] : ihn[0];
+          pw[0][l] = 1;
+          ihr[0][l] = 1;
+          ihr[1][l] = h;
+          ihr[2][l] = h * h;
+          ihr[3][l] = h * h * h;
+          row[l] = bn[l] * (K + 1) * O;
+        }
+        for (int m = 1; m <= K; ++m)
+#pragma omp simd
+          for (int64_t l = 0; l < nl; ++l) pw[m][l] = pw[m - 1][l] * un[l];
+        for (int64_t q = 0; q < O; ++q) {
+          for (int i = 0; i < nterm; ++i) {
+            const PlanarTerm<T>& tm = terms[i];
+            const T* d = tm.d + q * tm.sq + p * tm.sp + n0;
+            const T* hr = ihr[tm.r];
+#pragma omp simd
+            for (int64_t l = 0; l < nl; ++l) e[i][l] = d[l] * hr[l];
+          }
+          for (int m = 0; m <= K; ++m) {
+            T* c = cm[m];
+            for (int64_t l = 0; l < nl; ++l) c[l] = 0;
+            for (int i = 0; i < nterm; ++i) {
+              const int r = terms[i].r;
+              if (r > m) continue;
+              const T f = (T)falling(m, r);
+              const T* x = pw[m - r];
+              const T* ei = e[i];
+#pragma omp simd
+              for (int64_t l = 0; l < nl; ++l) c[l] += f * ei[l] * x[l];
+            }
+          }
+          T* col = dt + q;
+          for (int64_t l = 0; l < nl; ++l) {
+            T* c = col + row[l];
+#pragma GCC unroll 10
+            for (int m = 0; m <= K; ++m) c[m * O] += cm[m][l];
+          }
+        }
+      }
+    }
+  });
+  if (!direct)
+    at::parallel_for(0, ts, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T acc = 0;
+        for (int t = 0; t < nt; ++t) acc += part[(size_t)t * ts + i];
+        out[i] = acc;
+      }
+    });
+}
+
 #define KANPDE_DISPATCH_D(D_, ...)                                   \
   switch (D_) {                                                      \
     case 1: { constexpr int DD = 1; __VA_ARGS__; break; }            \
@@ -793,4 +879,34 @@ std::vector<torch::Tensor> edge_backward(torch::Tensor u, torch::Tensor ih, torc
         ptr(need_w, dw))));
   });
   return {dh, dg, ds, dt, dw};
+}
+
+// ds: planes (O, I, N) (points contiguous; any strides along O and I, e.g. broadcast over I)
+// for the derivative orders `orders` (each 0..3) -> the table adjoint (rows, O)
+torch::Tensor planar_adjoint(torch::Tensor u, torch::Tensor ih, torch::Tensor blk, std::vector<torch::Tensor> ds,
+                             std::vector<int64_t> orders, int64_t rows, int64_t k) {
+  TORCH_CHECK(k >= 1 && k <= 8, "planar adjoint: spline order must be 1..8, got ", k);
+  TORCH_CHECK(u.dim() == 2 && u.is_contiguous() && blk.is_contiguous() && blk.sizes() == u.sizes(),
+              "planar adjoint: u and blk must be contiguous (I, N)");
+  TORCH_CHECK(ih.dim() == 2 && ih.size(0) == u.size(0) && (ih.size(1) == u.size(1) || ih.stride(1) == 0),
+              "planar adjoint: ih must be (I, N) or broadcast from (I, 1)");
+  TORCH_CHECK(!ds.empty() && ds.size() == orders.size() && ds.size() <= 4, "planar adjoint: 1..4 terms");
+  TORCH_CHECK(rows % (k + 1) == 0, "planar adjoint: rows must be a multiple of ", k + 1);
+  const int64_t I = u.size(0), N = u.size(1), O = ds[0].size(0);
+  for (size_t i = 0; i < ds.size(); ++i) {
+    TORCH_CHECK(ds[i].dim() == 3 && ds[i].size(0) == O && ds[i].size(1) == I && ds[i].size(2) == N &&
+                    ds[i].stride(2) == 1 && ds[i].scalar_type() == u.scalar_type(),
+                "planar adjoint: every term must be (O, I, N) with the points contiguous");
+    TORCH_CHECK(orders[i] >= 0 && orders[i] <= 3 && orders[i] <= k, "planar adjoint: orders must be 0..min(3, k)");
+  }
+  auto out = torch::empty({rows, O}, u.options());
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "kanpde_planar_adjoint", [&] {
+    std::vector<PlanarTerm<scalar_t>> terms;
+    for (size_t i = 0; i < ds.size(); ++i)
+      terms.push_back({ds[i].data_ptr<scalar_t>(), ds[i].stride(0), ds[i].stride(1), (int)orders[i]});
+    KANPDE_DISPATCH_K(k, (planar_adjoint_impl<scalar_t, KK>(u.data_ptr<scalar_t>(), ih.data_ptr<scalar_t>(),
+                                                            ih.stride(0), ih.stride(1), blk.data_ptr<int64_t>(),
+                                                            terms, I, N, O, rows, out.data_ptr<scalar_t>())));
+  });
+  return out;
 }
