@@ -206,3 +206,42 @@ def test_compiled_table_adjoint_in_nested_autograd(widths, grid, base, k, monkey
 
     for name, a, b in zip([n for n, _ in model.named_parameters()], grads(None), grads("gather")):
         assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item()), name
+
+
+@pytest.mark.parametrize("widths, base, k, grid", [
+    ([2, 12, 9, 1], "silu", 3, 5),
+    ([3, 7, 33, 2], "tanh", 2, 20),
+    ([2, 5, 4, 1], "none", 5, 8),
+])
+def test_compiled_row_products_in_nested_autograd(widths, base, k, grid, monkeypatch):
+    # wide layers' nested autograd runs the compiled row products (_spmm, _sddmm, _spmmt) on
+    # CPU; torch's gathered-row products give the reference, for values, Laplacians and every
+    # parameter gradient
+    monkeypatch.setattr(kan_mod.KANLayer, "_edgewise", lambda self: False)
+    torch.manual_seed(0)
+    model = KAN(widths, grid_size=grid, spline_order=k, base_activation=base, dtype=torch.float64, seed=5)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.spline_weight.normal_(0.0, 0.2)
+    x = (torch.rand(120, widths[0], dtype=torch.float64) * 2 - 1) * 1.1
+    if grid == 20:
+        model.update_grid(x)
+
+    def run(backend):
+        monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", backend)
+        xr = x.clone().requires_grad_(True)
+        u = model(xr)
+        (g,) = torch.autograd.grad(u.sum(), xr, create_graph=True)
+        lap = sum(torch.autograd.grad(g[:, j].sum(), xr, create_graph=True)[0][:, j] for j in range(xr.shape[1]))
+        loss = (lap ** 2).mean() + (u ** 2).mean() + (g ** 2).mean()
+        return [u, lap, *torch.autograd.grad(loss, [xr, *model.parameters()], allow_unused=True,
+                                             materialize_grads=True)]
+
+    got, ref = run(None), run("gather")
+    monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", None)
+    layer = model.layers[1]
+    loc, _ = layer._locate(torch.zeros(3, widths[1], dtype=x.dtype), layer._geometry())
+    assert loc.row_pattern(widths[2]).backend == "native"  # what run(None) used
+    names = ["u", "lap", "d_x"] + [n for n, _ in model.named_parameters()]
+    for name, a, b in zip(names, got, ref):
+        assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item()), name

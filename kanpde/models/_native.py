@@ -1,6 +1,6 @@
 """Optional compiled CPU kernels (C++, built on first use with ``torch.utils.cpp_extension``).
 
-``csrc/kan_jet.cpp`` holds three kernels, each the compiled form of a pure-torch node in
+``csrc/kan_jet.cpp`` holds these kernels, each the compiled form of a pure-torch node in
 :mod:`kanpde.models.kan` that it replaces on CPU:
 
 - ``forward``/``backward``: the second-order jet of a *wide* layer (:class:`~kanpde.models.kan._RowJet`),
@@ -11,7 +11,10 @@
   (:class:`~kanpde.models.kan._EdgeJet`), with a tile of points as the SIMD lanes, so no
   ``(out, in, N)`` planes are formed;
 - ``planar_adjoint``: the table adjoint of narrow layers' edge splines in nested autograd
-  (:func:`~kanpde.models.kan._planar_adjoint`).
+  (:func:`~kanpde.models.kan._planar_adjoint`);
+- ``row_spmm``, ``row_sddmm``, ``row_spmmt``: the three row-sparse products of wide layers'
+  nested autograd (:func:`~kanpde.models.kan._spmm` and its partners), vectorised over the
+  output columns, instead of a CSR product and chunked gathers with ``bmm``.
 
 All run with torch's intra-op threads and repeat their results for a thread count.
 :func:`jet_kernels` compiles them once per machine and torch version (about a minute; cached
@@ -82,7 +85,8 @@ def jet_kernels():
         flags = ["-O3", "-march=native", "-fopenmp-simd"] if sys.platform.startswith("linux") else ["-O3"]
         _state["module"] = cpp_extension.load_inline(
             name, cpp_sources=[_SOURCE.read_text()],
-            functions=["forward", "backward", "edge_forward", "edge_backward", "planar_adjoint"],
+            functions=["forward", "backward", "edge_forward", "edge_backward", "planar_adjoint", "row_spmm",
+                       "row_sddmm", "row_spmmt"],
             extra_cflags=flags, verbose=False)
     except Exception as exc:  # no compiler, no ninja, unsupported platform, ...
         _state["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"

@@ -184,10 +184,15 @@ class _Pattern:
         self.K = self.P * k1
         self.n_blocks = n_blocks
         self.R = n_blocks * k1
-        # the forward product runs as a CSR sparse-dense product (MKL) on CPU for vector-valued
-        # tables; everything else on gathered table rows, a chunk of rows at a time
+        # on CPU the three products run in the compiled kernel where it builds; else the forward
+        # product runs as a CSR sparse-dense product (MKL) on CPU for vector-valued tables, and
+        # everything else on gathered table rows, a chunk of rows at a time
+        self.kernels = None
         if _FORCE_BACKEND is not None:
             self.backend = _FORCE_BACKEND
+        elif blk.device.type == "cpu" and _native_rows() is not None:
+            self.backend, self.kernels = "native", _native_rows()
+            self.blk = blk.contiguous()  # the kernels index it by point and input
         elif blk.device.type != "cpu" or width == 1:
             self.backend = "gather"
         else:
@@ -237,11 +242,23 @@ def _sparse_csr(crow, col, values, size):
     return out
 
 
+def _native_rows():
+    """The compiled kernels for the row products (CPU), or ``None``."""
+    from ._native import jet_kernels
+    return jet_kernels()
+
+
+def _on_kernel(pat: _Pattern, t: torch.Tensor) -> bool:
+    return pat.kernels is not None and t.dtype in (torch.float32, torch.float64)
+
+
 def _spmm(vals: torch.Tensor, table: torch.Tensor, pat: _Pattern) -> torch.Tensor:
     """``out[n, c, :] = sum_e vals[n, c, e] table[col[n, e]]``: ``(rows, c, K), (R, O) -> (rows, c, O)``."""
     rows, c, _ = vals.shape
     o = table.shape[1]
     table = table.contiguous()
+    if _on_kernel(pat, table):
+        return pat.kernels.row_spmm(vals.contiguous(), table, pat.blk, pat.k1)
     if pat.backend == "csr":
         crow, col = pat.csr(c)
         a = _sparse_csr(crow, col, vals.reshape(-1), (rows * c, pat.R))
@@ -260,6 +277,8 @@ def _sddmm(y: torch.Tensor, table: torch.Tensor, pat: _Pattern) -> torch.Tensor:
     """``out[n, c, e] = <y[n, c], table[col[n, e]]>``: ``(rows, c, O), (R, O) -> (rows, c, K)``."""
     rows, c, o = y.shape
     table = table.contiguous()
+    if _on_kernel(pat, table):
+        return pat.kernels.row_sddmm(y.contiguous(), table, pat.blk, pat.k1)
     if o == 1:
         return y * pat.gather(table).view(rows, 1, pat.K)
     out = y.new_empty(rows, c, pat.K)
@@ -273,6 +292,8 @@ def _sddmm(y: torch.Tensor, table: torch.Tensor, pat: _Pattern) -> torch.Tensor:
 def _spmmt(vals: torch.Tensor, y: torch.Tensor, pat: _Pattern) -> torch.Tensor:
     """``out[r] = sum_{n, c, e: col[n, e] = r} vals[n, c, e] y[n, c]``: ``-> (R, O)``."""
     rows, c, o = y.shape
+    if _on_kernel(pat, y):
+        return pat.kernels.row_spmmt(vals.contiguous(), y.contiguous(), pat.blk, pat.k1, pat.R)
     out = y.new_zeros(pat.n_blocks, pat.k1 * o)
     if o == 1:
         z = (vals * y).sum(1)  # (rows, K)

@@ -4,6 +4,7 @@
 //   forward / backward            second-order jet of a wide layer, row-product form (_RowJet)
 //   edge_forward / edge_backward  second-order jet of an edge-by-edge layer (_EdgeJet)
 //   planar_adjoint                table adjoint of edge splines in nested autograd (_planar_adjoint)
+//   row_spmm / row_sddmm / row_spmmt  wide layers' row products in nested autograd (_spmm, ...)
 //
 // Wide layers.  Layer input h (N, I) with gradient and Hessian-diagonal channels g, s (N, I, D) (any
 // strides).  Input p of point n lies in block blk[n, p] with local coordinate u[n, p] and
@@ -704,6 +705,94 @@ void planar_adjoint_impl(const T* u, const T* ih, int64_t ih_p, int64_t ih_n, co
     });
 }
 
+// ---------------------------------------------------------------------------------------
+// Row-sparse products of wide layers' nested autograd (_spmm, _sddmm, _spmmt in kan.py): row n
+// of a (N, R) sparse matrix has P blocks of K1 consecutive entries, block p starting at column
+// blk[n, p] * K1, with values vals[n, c, p * K1 + m] for C channels (the rows of a channel share
+// the pattern).  Output columns are contiguous, so every inner loop runs over them.
+
+// out[n, c, :] = sum_e vals[n, c, e] table[col(n, e), :]
+template <typename T>
+void row_spmm_impl(const T* vals, const T* table, const int64_t* blk, int64_t N, int64_t C, int64_t P, int64_t K1,
+                   int64_t O, T* out) {
+  at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        T* o = out + (n * C + c) * O;
+        const T* v = vals + (n * C + c) * P * K1;
+        for (int64_t j = 0; j < O; ++j) o[j] = 0;
+        for (int64_t p = 0; p < P; ++p) {
+          const T* row = table + blk[n * P + p] * K1 * O;
+          for (int64_t m = 0; m < K1; ++m, row += O) {
+            const T w = v[p * K1 + m];
+#pragma omp simd
+            for (int64_t j = 0; j < O; ++j) o[j] += w * row[j];
+          }
+        }
+      }
+  });
+}
+
+// out[n, c, e] = <y[n, c, :], table[col(n, e), :]>
+template <typename T>
+void row_sddmm_impl(const T* y, const T* table, const int64_t* blk, int64_t N, int64_t C, int64_t P, int64_t K1,
+                    int64_t O, T* out) {
+  at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n)
+      for (int64_t p = 0; p < P; ++p) {
+        const T* rows = table + blk[n * P + p] * K1 * O;
+        for (int64_t c = 0; c < C; ++c) {
+          const T* yc = y + (n * C + c) * O;
+          T* o = out + (n * C + c) * P * K1 + p * K1;
+          for (int64_t m = 0; m < K1; ++m) {
+            const T* row = rows + m * O;
+            T acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t j = 0; j < O; ++j) acc += yc[j] * row[j];
+            o[m] = acc;
+          }
+        }
+      }
+  });
+}
+
+// out[r, :] = sum over (n, c, e) with col(n, e) = r of vals[n, c, e] y[n, c, :]; one partial
+// table per thread, summed in a fixed order (one thread: in place)
+template <typename T>
+void row_spmmt_impl(const T* vals, const T* y, const int64_t* blk, int64_t N, int64_t C, int64_t P, int64_t K1,
+                    int64_t O, int64_t R, T* out) {
+  const int nt = at::get_num_threads();
+  const bool direct = nt == 1;
+  const int64_t ts = R * O;
+  std::vector<T> part(direct ? 0 : (size_t)nt * ts, T(0));
+  if (direct) std::fill(out, out + ts, T(0));
+  at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
+    T* dt = direct ? out : part.data() + (size_t)at::get_thread_num() * ts;
+    for (int64_t n = begin; n < end; ++n)
+      for (int64_t p = 0; p < P; ++p) {
+        T* rows = dt + blk[n * P + p] * K1 * O;
+        for (int64_t c = 0; c < C; ++c) {
+          const T* yc = y + (n * C + c) * O;
+          const T* v = vals + (n * C + c) * P * K1 + p * K1;
+          for (int64_t m = 0; m < K1; ++m) {
+            T* row = rows + m * O;
+            const T w = v[m];
+#pragma omp simd
+            for (int64_t j = 0; j < O; ++j) row[j] += w * yc[j];
+          }
+        }
+      }
+  });
+  if (!direct)
+    at::parallel_for(0, ts, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T acc = 0;
+        for (int t = 0; t < nt; ++t) acc += part[(size_t)t * ts + i];
+        out[i] = acc;
+      }
+    });
+}
+
 #define KANPDE_DISPATCH_D(D_, ...)                                   \
   switch (D_) {                                                      \
     case 1: { constexpr int DD = 1; __VA_ARGS__; break; }            \
@@ -907,6 +996,60 @@ torch::Tensor planar_adjoint(torch::Tensor u, torch::Tensor ih, torch::Tensor bl
     KANPDE_DISPATCH_K(k, (planar_adjoint_impl<scalar_t, KK>(u.data_ptr<scalar_t>(), ih.data_ptr<scalar_t>(),
                                                             ih.stride(0), ih.stride(1), blk.data_ptr<int64_t>(),
                                                             terms, I, N, O, rows, out.data_ptr<scalar_t>())));
+  });
+  return out;
+}
+
+namespace {
+
+void check_rows(const torch::Tensor& blk, const torch::Tensor& a, const torch::Tensor& b, int64_t k1,
+                const char* what) {
+  TORCH_CHECK(blk.dim() == 2 && blk.is_contiguous() && blk.scalar_type() == torch::kLong, what,
+              ": blk must be a contiguous (N, P) int64 tensor");
+  TORCH_CHECK(a.dim() == 3 && a.is_contiguous() && a.size(0) == blk.size(0), what,
+              ": the first operand must be contiguous (N, C, .)");
+  TORCH_CHECK(b.is_contiguous() && b.scalar_type() == a.scalar_type(), what, ": operands must be contiguous, same dtype");
+  TORCH_CHECK(k1 >= 1, what, ": rows per block must be positive");
+}
+
+}  // namespace
+
+// vals (N, C, P * K1), table (R, O) -> (N, C, O)
+torch::Tensor row_spmm(torch::Tensor vals, torch::Tensor table, torch::Tensor blk, int64_t k1) {
+  check_rows(blk, vals, table, k1, "row_spmm");
+  const int64_t N = vals.size(0), C = vals.size(1), P = blk.size(1), O = table.size(1);
+  TORCH_CHECK(vals.size(2) == P * k1 && table.dim() == 2, "row_spmm: vals must be (N, C, P * K1), table (R, O)");
+  auto out = torch::empty({N, C, O}, table.options());
+  AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "kanpde_row_spmm", [&] {
+    row_spmm_impl<scalar_t>(vals.data_ptr<scalar_t>(), table.data_ptr<scalar_t>(), blk.data_ptr<int64_t>(), N, C, P,
+                            k1, O, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+// y (N, C, O), table (R, O) -> (N, C, P * K1)
+torch::Tensor row_sddmm(torch::Tensor y, torch::Tensor table, torch::Tensor blk, int64_t k1) {
+  check_rows(blk, y, table, k1, "row_sddmm");
+  const int64_t N = y.size(0), C = y.size(1), P = blk.size(1), O = table.size(1);
+  TORCH_CHECK(y.size(2) == O && table.dim() == 2, "row_sddmm: y must be (N, C, O), table (R, O)");
+  auto out = torch::empty({N, C, P * k1}, table.options());
+  AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "kanpde_row_sddmm", [&] {
+    row_sddmm_impl<scalar_t>(y.data_ptr<scalar_t>(), table.data_ptr<scalar_t>(), blk.data_ptr<int64_t>(), N, C, P,
+                             k1, O, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+// vals (N, C, P * K1), y (N, C, O) -> (rows, O)
+torch::Tensor row_spmmt(torch::Tensor vals, torch::Tensor y, torch::Tensor blk, int64_t k1, int64_t rows) {
+  check_rows(blk, vals, y, k1, "row_spmmt");
+  const int64_t N = vals.size(0), C = vals.size(1), P = blk.size(1), O = y.size(2);
+  TORCH_CHECK(vals.size(2) == P * k1 && y.dim() == 3 && y.size(0) == N && y.size(1) == C,
+              "row_spmmt: vals must be (N, C, P * K1), y (N, C, O)");
+  auto out = torch::empty({rows, O}, y.options());
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "kanpde_row_spmmt", [&] {
+    row_spmmt_impl<scalar_t>(vals.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), blk.data_ptr<int64_t>(), N, C, P, k1,
+                             O, rows, out.data_ptr<scalar_t>());
   });
   return out;
 }
