@@ -64,8 +64,8 @@ def native_status() -> str:
 
 
 def jet_kernels():
-    """The compiled jet kernels (``forward``, ``backward``), or ``None`` (see the module
-    docstring).  The first call of a process may compile them."""
+    """The compiled kernels (one extension module with every kernel of the module docstring),
+    or ``None``.  The first call of a process may compile them."""
     if os.environ.get("KANPDE_NATIVE", "1") == "0":
         return None
     if "module" in _state:
@@ -90,7 +90,7 @@ def jet_kernels():
             extra_cflags=flags, verbose=False)
     except Exception as exc:  # no compiler, no ninja, unsupported platform, ...
         _state["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-        warnings.warn(f"kanpde: the compiled CPU jet kernel is unavailable ({_state['error']}); wide KAN "
-                      f"layers use the slower pure-torch path. Set KANPDE_NATIVE=0 to skip the attempt.",
+        warnings.warn(f"kanpde: the compiled CPU kernels are unavailable ({_state['error']}); KAN layers "
+                      f"use the slower pure-torch nodes. Set KANPDE_NATIVE=0 to skip the attempt.",
                       RuntimeWarning, stacklevel=2)
     return _state["module"]

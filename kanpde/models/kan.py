@@ -69,7 +69,9 @@ the loss on a Laplacian needs).  It works input-major with the points innermost:
 gathered plane by plane (``(k + 1, out, in * N)``), the edge derivatives, jet products and the
 table adjoint are elementwise operations on contiguous planes, and the gradient/Hessian
 channels travel between such layers as ``(out, d, N)`` planes (returned as ``(N, out, d)``
-views).
+views).  On CPU the same node runs in a compiled kernel (:class:`_NativeEdgeJet`) when one
+builds, as do the table adjoint of nested autograd (:func:`_planar_adjoint`) and the wide
+layers' row products (:func:`_spmm`, :func:`_sddmm`, :func:`_spmmt`).
 """
 from __future__ import annotations
 
@@ -1139,7 +1141,7 @@ def _edge_jet(h, g, s, table, wb, loc, base, first):
 
 
 def _native_jet(h: torch.Tensor, d: int, k: int):
-    """The compiled jet kernels for this call, or ``None`` (then :class:`_RowJet` runs in torch):
+    """The compiled kernels for this call, or ``None`` (then the torch nodes run):
     CPU tensors of float32/float64, ``1 <= d <= 4`` input dimensions, spline order ``k <= 8``,
     and a kernel that builds (:func:`kanpde.models._native.jet_kernels`)."""
     if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not 1 <= d <= 4 or k > 8:
