@@ -245,3 +245,14 @@ def test_compiled_row_products_in_nested_autograd(widths, base, k, grid, monkeyp
     names = ["u", "lap", "d_x"] + [n for n, _ in model.named_parameters()]
     for name, a, b in zip(names, got, ref):
         assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item()), name
+
+
+def test_build_name_follows_the_kernel_source(monkeypatch, tmp_path):
+    # a new kernel source (a new kanpde version) gets a build of its own, announced, instead of
+    # silently rebuilding over the old one
+    import kanpde.models._native as native
+    name = native._build_name()
+    changed = tmp_path / "kan_jet.cpp"
+    changed.write_text(native._SOURCE.read_text() + "\n// changed\n")
+    monkeypatch.setattr(native, "_SOURCE", changed)
+    assert native._build_name() != name and native._build_name().startswith("kanpde_kan_jet_")

@@ -17,9 +17,9 @@
   output columns, instead of a CSR product and chunked gathers with ``bmm``.
 
 All run with torch's intra-op threads and repeat their results for a thread count.
-:func:`jet_kernels` compiles them once per machine and torch version (about a minute; cached
-in torch's extension directory, ``TORCH_EXTENSIONS_DIR``, one build per CPU type since it is
-compiled for the host CPU) and returns the module, or ``None`` when it cannot be built (no C++
+:func:`jet_kernels` compiles them once (about a minute; cached in torch's extension directory,
+``TORCH_EXTENSIONS_DIR``, one build per CPU type, torch installation and kernel source, see
+:func:`_build_name`) and returns the module, or ``None`` when it cannot be built (no C++
 compiler or ``ninja``), or when the environment variable ``KANPDE_NATIVE`` is ``0``.  Without
 it every path still works: the layers fall back to the pure-torch nodes, with the same numbers
 up to round-off.
@@ -40,10 +40,16 @@ _state: dict = {}
 
 
 def _build_name() -> str:
-    """Extension name per CPU type: the kernel is compiled for the host CPU (``-march=native``),
-    and a home directory shared by different machines (a cluster) must not hand one machine's
-    build to another."""
-    ident = platform.machine()
+    """Extension name per CPU type, torch installation and kernel source: the kernels are compiled for the host
+    CPU (``-march=native``), so a home directory shared by different machines (a cluster) must
+    not hand one machine's build to another; and a build is tied to the torch it was compiled
+    against, so two environments on one machine (a virtual environment and the system's) keep
+    a build each instead of rebuilding on every switch."""
+    import torch
+
+    # the source's hash too: a new kanpde version builds (and announces) its own
+    ident = (f"{platform.machine()} torch {torch.__version__} {pathlib.Path(torch.__file__).resolve().parent} "
+             f"{hashlib.sha1(_SOURCE.read_bytes()).hexdigest()} ")
     try:
         with open("/proc/cpuinfo") as f:
             lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
