@@ -365,3 +365,12 @@ def test_rejects_bad_inputs():
         model(torch.zeros(5, 3, dtype=torch.int64))
     with pytest.raises(TypeError, match="float32"):
         model.forward_jet(torch.zeros(5, 3, dtype=torch.float32))
+
+
+def test_empty_batch_gives_empty_outputs():
+    model = ChebyKAN([2, 8, 1], degree=4, dtype=F64)
+    x = torch.zeros(0, 2, dtype=F64, requires_grad=True)
+    u = model(x)
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    jet = model.forward_jet(x, order=2)
+    assert u.shape == (0, 1) and g.shape == (0, 2) and jet.hess_diag.shape == (0, 1, 2)

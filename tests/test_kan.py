@@ -690,3 +690,16 @@ def test_float32_model_converted_to_float64_keeps_an_exactly_uniform_grid():
     adapted.double()
     assert all(torch.equal(layer.grid, b.double()) for layer, b in zip(adapted.layers, before))
     assert not adapted.layers[0]._geometry().uniform
+
+
+def test_an_empty_batch_gives_empty_outputs_on_every_path(path):
+    model = KAN([2, 33, 20, 1], grid_size=5, dtype=F64, seed=0)  # narrow, wide and narrow layers
+    x = torch.zeros(0, 2, dtype=F64, requires_grad=True)
+    u = model(x)
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    assert u.shape == (0, 1) and g.shape == (0, 2)
+    for order in (0, 1, 2):
+        jet = model.forward_jet(x, order=order)
+        assert jet.value.shape == (0, 1)
+    (jet.value.sum() + jet.hess_diag.sum()).backward()
+    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in model.parameters())

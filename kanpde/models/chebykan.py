@@ -128,7 +128,7 @@ class ChebyKANLayer(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """``h`` ``(N, in_features)`` -> ``(N, out_features)``."""
         (T,) = chebyshev_basis(torch.tanh(h), self.degree)
-        feats = T[..., 1:].reshape(h.shape[0], -1)  # (N, in * degree)
+        feats = T[..., 1:].reshape(h.shape[0], self.in_features * self.degree)  # (N, in * degree)
         return self._add_bias(feats @ self._coef_matrix())
 
     def _basis_in_x(self, h: torch.Tensor, order: int) -> tuple[torch.Tensor, ...]:

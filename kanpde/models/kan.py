@@ -214,7 +214,9 @@ class _Pattern:
         return self._csr[c]
 
     def chunks(self, per_row: int):
-        """Row slices holding about ``_CHUNK`` gathered numbers each."""
+        """Row slices holding about ``_CHUNK`` gathered numbers each (one empty slice for no rows)."""
+        if self.rows == 0:
+            return [slice(0, 0)]
         step = max(1, _CHUNK // max(per_row, 1))
         return [slice(i, min(i + step, self.rows)) for i in range(0, self.rows, step)]
 
@@ -863,7 +865,7 @@ def _planar_adjoint(loc: _Local, ds: Sequence[torch.Tensor | None], o: int) -> t
             else:
                 vm.addcmul_(loc.power(m - r).view(1, e_n), z, value=c)
     t = ref.new_zeros(k1, o, loc.n_blocks)
-    t[lo:].view((k1 - lo) * o, loc.n_blocks).index_add_(1, loc.blk.reshape(-1), v.view(-1, e_n))
+    t[lo:].view((k1 - lo) * o, loc.n_blocks).index_add_(1, loc.blk.reshape(-1), v.view((k1 - lo) * o, e_n))
     return t.permute(2, 0, 1).reshape(loc.n_blocks * k1, o)
 
 
@@ -1039,7 +1041,7 @@ class _RowJet(torch.autograd.Function):
         if need_t:
             d_t = _spmmt(vals, gout.contiguous(), pat)
         if need_h or need_g or need_s:
-            w = _sddmm(gout.contiguous(), table, pat).view(n, c, i, -1)  # (N, c, in, k1e)
+            w = _sddmm(gout.contiguous(), table, pat).view(n, c, i, qs[0].shape[-1])  # (N, c, in, k1e)
             q1, q2 = qs[0].unsqueeze(1), qs[1].unsqueeze(1)
             b1 = (w[:, 1:] * q1).sum(-1)  # (N, 2d, in)
             b2 = (w[:, 1:] * q2).sum(-1)
@@ -1480,7 +1482,7 @@ class KANLayer(nn.Module):
                 out = out + self.bias.unsqueeze(1)
             return out.t()
         loc, u = self._locate(h, geo)
-        vals = torch.stack(self._powers(u), -1).view(n, 1, -1)
+        vals = torch.stack(self._powers(u), -1).view(n, 1, self.in_features * (self.spline_order + 1))
         out = _SpMM.apply(vals, table, loc.row_pattern(o)).view(n, o)
         if self.base_weight is not None:
             out = torch.addmm(out, self._base(h), self.base_weight.t())
@@ -1572,7 +1574,8 @@ class KANLayer(nn.Module):
             chans.append(qs[1].unsqueeze(1) * gt.unsqueeze(-1))
         vals = torch.cat(chans, 1) if len(chans) > 1 else chans[0]
         c = vals.shape[1]
-        out = _SpMM.apply(vals.reshape(n, c, -1), table, loc.row_pattern(o))  # (N, c, out)
+        out = _SpMM.apply(vals.reshape(n, c, self.in_features * (self.spline_order + 1)), table,
+                          loc.row_pattern(o))  # (N, c, out)
         if self.base_weight is not None:
             b = self._base_jet(h, order)
             z = b[0].unsqueeze(1) if order == 0 else torch.cat([b[0].unsqueeze(1), b[1].unsqueeze(1) * gt], 1)

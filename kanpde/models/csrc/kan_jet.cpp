@@ -319,7 +319,7 @@ Args<T> make_args(const torch::Tensor& u, const torch::Tensor& ih, const torch::
                   const torch::Tensor& table, int64_t k) {
   Args<T> a;
   a.N = u.size(0); a.I = u.size(1); a.O = table.size(1); a.R = table.size(0); a.k = k;
-  a.base = bder.defined() && bder.numel() > 0;
+  a.base = bder.defined() && bder.dim() == 3;  // (4, N, I); no base branch: an empty 1-D tensor
   a.K1 = k + 1 + (a.base ? 1 : 0);
   a.bstride = a.N * a.I;
   a.u = u.data_ptr<T>(); a.ih = ih.data_ptr<T>(); a.bder = a.base ? bder.data_ptr<T>() : nullptr;
@@ -334,12 +334,12 @@ void check(const torch::Tensor& u, const torch::Tensor& ih, const torch::Tensor&
   TORCH_CHECK(k >= 1 && k + 2 <= kMaxK1, "jet kernel: spline order must be 1..", kMaxK1 - 2, ", got ", k);
   TORCH_CHECK(u.is_contiguous() && ih.is_contiguous() && blk.is_contiguous() && table.is_contiguous(),
               "jet kernel: u, ih, blk and table must be contiguous");
-  TORCH_CHECK(!bder.defined() || bder.numel() == 0 || (bder.is_contiguous() && bder.size(0) >= 4),
+  TORCH_CHECK(!bder.defined() || bder.dim() != 3 || (bder.is_contiguous() && bder.size(0) >= 4),
               "jet kernel: bder must be a contiguous (4, N, I) tensor");
   TORCH_CHECK(ih.sizes() == u.sizes() && blk.sizes() == u.sizes(), "jet kernel: u, ih and blk shapes differ");
   TORCH_CHECK(g.size(0) == u.size(0) && g.size(1) == u.size(1) && s.sizes() == g.sizes(),
               "jet kernel: g and s must be (N, I, D)");
-  const int64_t K1 = k + 1 + ((bder.defined() && bder.numel() > 0) ? 1 : 0);
+  const int64_t K1 = k + 1 + ((bder.defined() && bder.dim() == 3) ? 1 : 0);
   TORCH_CHECK(table.size(0) % K1 == 0, "jet kernel: table rows are not a multiple of ", K1);
 }
 
