@@ -14,6 +14,51 @@ from kanpde.models.base import Jet
 pytestmark = pytest.mark.skipif(jet_kernels() is None, reason=f"compiled jet kernel: {native_status()}")
 
 
+def random_model(widths, grid, base, k, dtype, seed, n, reach):
+    """A KAN with random spline coefficients and ``n`` points in ``[-reach, reach]^d``; at G = 20
+    the knots are adapted to the points (non-uniform grid, ``du/dh`` per point)."""
+    torch.manual_seed(0)
+    model = KAN(widths, grid_size=grid, spline_order=k, base_activation=base, dtype=dtype, seed=seed)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.spline_weight.normal_(0.0, 0.2)
+    x = (torch.rand(n, widths[0], dtype=dtype) * 2 - 1) * reach
+    if grid == 20:
+        model.update_grid(x)
+    return model, x
+
+
+def jet_and_grads(model, x, jet):
+    """Outputs of ``jet`` (at ``x``, which requires grad) and the gradients of a loss on them in
+    ``x`` and every parameter."""
+    w = torch.linspace(0.5, 1.5, jet.value.numel(), dtype=x.dtype).view_as(jet.value)
+    loss = (w * jet.value).sum() + (jet.grad ** 2).sum() + (jet.hess_diag.sum(-1) ** 2).sum()
+    grads = torch.autograd.grad(loss, [x, *model.parameters()], allow_unused=True, materialize_grads=True)
+    return [jet.value, jet.grad, jet.hess_diag, *grads]
+
+
+def nested_autograd(model, x, backend, monkeypatch):
+    """``u``, its Laplacian by nested autograd, and the gradients of a loss on them in ``x`` and
+    every parameter, with the compiled products (``backend=None``) or torch's."""
+    monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", backend)
+    x = x.clone().requires_grad_(True)
+    u = model(x)
+    (g,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    lap = sum(torch.autograd.grad(g[:, j].sum(), x, create_graph=True)[0][:, j] for j in range(x.shape[1]))
+    loss = (lap ** 2).mean() + (u ** 2).mean() + (g ** 2).mean()
+    return [u, lap, *torch.autograd.grad(loss, [x, *model.parameters()], allow_unused=True, materialize_grads=True)]
+
+
+def assert_same(names, got, ref, tol):
+    """Every pair equal to ``tol`` relative to the reference's size (at least 1)."""
+    for name, a, b in zip(names, got, ref):
+        assert (a - b).abs().max().item() <= tol * max(1.0, b.abs().max().item()), name
+
+
+def jet_names(model):
+    return ["value", "grad", "hess", "d_x"] + [n for n, _ in model.named_parameters()]
+
+
 def wide_jet(model, x, backend, monkeypatch):
     """Forward jet of ``model`` at ``x`` with every layer on the row path: the kernel
     (``backend=None``) or torch's gathered-row products; returns outputs and gradients of a
@@ -24,11 +69,7 @@ def wide_jet(model, x, backend, monkeypatch):
     jet = Jet.seed(x)
     for layer in model.layers:
         jet = layer.forward_jet(jet)
-    w = torch.linspace(0.5, 1.5, jet.value.numel(), dtype=x.dtype).view_as(jet.value)
-    loss = (w * jet.value).sum() + (jet.grad ** 2).sum() + (jet.hess_diag.sum(-1) ** 2).sum()
-    params = [p for p in model.parameters()]
-    grads = torch.autograd.grad(loss, [x, *params], allow_unused=True, materialize_grads=True)
-    return [jet.value, jet.grad, jet.hess_diag, *grads]
+    return jet_and_grads(model, x, jet)
 
 
 @pytest.mark.parametrize("d, widths, grid, base, k", [
@@ -41,23 +82,12 @@ def wide_jet(model, x, backend, monkeypatch):
 ])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_kernel_matches_the_torch_row_path(d, widths, grid, base, k, dtype, monkeypatch):
-    torch.manual_seed(0)
-    model = KAN(widths, grid_size=grid, spline_order=k, base_activation=base, dtype=dtype, seed=1)
-    with torch.no_grad():
-        for layer in model.layers:
-            layer.spline_weight.normal_(0.0, 0.2)
     # float64: some points outside the grid range; float32 stays inside, where a deep KAN's
     # extrapolated pieces cannot overflow
-    reach = 1.2 if dtype == torch.float64 else 0.9
-    x = (torch.rand(97, d, dtype=dtype) * 2 - 1) * reach
-    if grid == 20:
-        model.update_grid(x)  # non-uniform knots too
+    model, x = random_model(widths, grid, base, k, dtype, 1, 97, 1.2 if dtype == torch.float64 else 0.9)
     ref = wide_jet(model, x, "gather", monkeypatch)
     got = wide_jet(model, x, None, monkeypatch)
-    tol = 1e-11 if dtype == torch.float64 else 2e-4
-    for name, a, b in zip(["value", "grad", "hess", "d_x"] + [n for n, _ in model.named_parameters()], got, ref):
-        scale = max(1.0, b.abs().max().item())
-        assert (a - b).abs().max().item() <= tol * scale, name
+    assert_same(jet_names(model), got, ref, 1e-11 if dtype == torch.float64 else 2e-4)
 
 
 def test_kernel_is_deterministic_for_a_thread_count(monkeypatch):
@@ -106,8 +136,7 @@ def test_kernel_matches_with_one_and_two_threads(threads, monkeypatch):
         got = wide_jet(model, x, None, monkeypatch)
     finally:
         torch.set_num_threads(before)
-    for a, b in zip(got, ref):
-        assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item())
+    assert_same(jet_names(model), got, ref, 1e-11)
 
 
 def edge_jet(model, x, backend, monkeypatch):
@@ -116,11 +145,7 @@ def edge_jet(model, x, backend, monkeypatch):
     monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", backend)
     assert all(layer._edgewise() for layer in model.layers)
     x = x.clone().requires_grad_(True)
-    jet = model.forward_jet(x, order=2)
-    w = torch.linspace(0.5, 1.5, jet.value.numel(), dtype=x.dtype).view_as(jet.value)
-    loss = (w * jet.value).sum() + (jet.grad ** 2).sum() + (jet.hess_diag.sum(-1) ** 2).sum()
-    grads = torch.autograd.grad(loss, [x, *model.parameters()], allow_unused=True, materialize_grads=True)
-    return [jet.value, jet.grad, jet.hess_diag, *grads]
+    return jet_and_grads(model, x, model.forward_jet(x, order=2))
 
 
 @pytest.mark.parametrize("d, widths, grid, base, k", [
@@ -133,21 +158,11 @@ def edge_jet(model, x, backend, monkeypatch):
 ])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_edge_kernel_matches_the_torch_edge_path(d, widths, grid, base, k, dtype, monkeypatch):
-    torch.manual_seed(0)
-    model = KAN(widths, grid_size=grid, spline_order=k, base_activation=base, dtype=dtype, seed=1)
-    with torch.no_grad():
-        for layer in model.layers:
-            layer.spline_weight.normal_(0.0, 0.2)
-    reach = 1.2 if dtype == torch.float64 else 0.9  # float64: some points outside the grid
-    x = (torch.rand(197, d, dtype=dtype) * 2 - 1) * reach  # 197: three tiles of 64 and a tail
-    if grid == 20:
-        model.update_grid(x)  # non-uniform knots: du/dh per point
+    # float64: some points outside the grid; 197 points: three tiles of 64 and a tail
+    model, x = random_model(widths, grid, base, k, dtype, 1, 197, 1.2 if dtype == torch.float64 else 0.9)
     ref = edge_jet(model, x, "gather", monkeypatch)
     got = edge_jet(model, x, None, monkeypatch)
-    tol = 1e-11 if dtype == torch.float64 else 2e-4
-    for name, a, b in zip(["value", "grad", "hess", "d_x"] + [n for n, _ in model.named_parameters()], got, ref):
-        scale = max(1.0, b.abs().max().item())
-        assert (a - b).abs().max().item() <= tol * scale, name
+    assert_same(jet_names(model), got, ref, 1e-11 if dtype == torch.float64 else 2e-4)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -163,9 +178,8 @@ def test_edge_kernel_threads_and_determinism(threads, monkeypatch):
         again = edge_jet(model, x, None, monkeypatch)
     finally:
         torch.set_num_threads(before)
-    for a, b, c in zip(got, ref, again):
-        assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item())
-        assert torch.equal(a, c)
+    assert_same(jet_names(model), got, ref, 1e-11)
+    assert all(torch.equal(a, c) for a, c in zip(got, again))
 
 
 def test_edge_kernel_is_used_for_narrow_layers(monkeypatch):
@@ -186,26 +200,9 @@ def test_edge_kernel_is_used_for_narrow_layers(monkeypatch):
 def test_compiled_table_adjoint_in_nested_autograd(widths, grid, base, k, monkeypatch):
     # the nested-autograd path (a Laplacian by autograd, then the parameter gradients) uses the
     # compiled table adjoint for edge-by-edge layers; torch's products give the reference
-    torch.manual_seed(0)
-    model = KAN(widths, grid_size=grid, spline_order=k, base_activation=base, dtype=torch.float64, seed=2)
-    with torch.no_grad():
-        for layer in model.layers:
-            layer.spline_weight.normal_(0.0, 0.2)
-    x = (torch.rand(150, widths[0], dtype=torch.float64) * 2 - 1) * 1.1
-    if grid == 20:
-        model.update_grid(x)
-
-    def grads(backend):
-        monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", backend)
-        xr = x.clone().requires_grad_(True)
-        u = model(xr)
-        (g,) = torch.autograd.grad(u.sum(), xr, create_graph=True)
-        lap = sum(torch.autograd.grad(g[:, j].sum(), xr, create_graph=True)[0][:, j] for j in range(xr.shape[1]))
-        loss = (lap ** 2).mean() + (u ** 2).mean() + (g ** 2).mean()
-        return torch.autograd.grad(loss, list(model.parameters()), allow_unused=True, materialize_grads=True)
-
-    for name, a, b in zip([n for n, _ in model.named_parameters()], grads(None), grads("gather")):
-        assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item()), name
+    model, x = random_model(widths, grid, base, k, torch.float64, 2, 150, 1.1)
+    got, ref = nested_autograd(model, x, None, monkeypatch), nested_autograd(model, x, "gather", monkeypatch)
+    assert_same(["u", "lap", "d_x"] + [n for n, _ in model.named_parameters()], got, ref, 1e-11)
 
 
 @pytest.mark.parametrize("widths, base, k, grid", [
@@ -218,33 +215,13 @@ def test_compiled_row_products_in_nested_autograd(widths, base, k, grid, monkeyp
     # CPU; torch's gathered-row products give the reference, for values, Laplacians and every
     # parameter gradient
     monkeypatch.setattr(kan_mod.KANLayer, "_edgewise", lambda self: False)
-    torch.manual_seed(0)
-    model = KAN(widths, grid_size=grid, spline_order=k, base_activation=base, dtype=torch.float64, seed=5)
-    with torch.no_grad():
-        for layer in model.layers:
-            layer.spline_weight.normal_(0.0, 0.2)
-    x = (torch.rand(120, widths[0], dtype=torch.float64) * 2 - 1) * 1.1
-    if grid == 20:
-        model.update_grid(x)
-
-    def run(backend):
-        monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", backend)
-        xr = x.clone().requires_grad_(True)
-        u = model(xr)
-        (g,) = torch.autograd.grad(u.sum(), xr, create_graph=True)
-        lap = sum(torch.autograd.grad(g[:, j].sum(), xr, create_graph=True)[0][:, j] for j in range(xr.shape[1]))
-        loss = (lap ** 2).mean() + (u ** 2).mean() + (g ** 2).mean()
-        return [u, lap, *torch.autograd.grad(loss, [xr, *model.parameters()], allow_unused=True,
-                                             materialize_grads=True)]
-
-    got, ref = run(None), run("gather")
+    model, x = random_model(widths, grid, base, k, torch.float64, 5, 120, 1.1)
+    got, ref = nested_autograd(model, x, None, monkeypatch), nested_autograd(model, x, "gather", monkeypatch)
     monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", None)
     layer = model.layers[1]
     loc, _ = layer._locate(torch.zeros(3, widths[1], dtype=x.dtype), layer._geometry())
-    assert loc.row_pattern(widths[2]).backend == "native"  # what run(None) used
-    names = ["u", "lap", "d_x"] + [n for n, _ in model.named_parameters()]
-    for name, a, b in zip(names, got, ref):
-        assert (a - b).abs().max().item() <= 1e-11 * max(1.0, b.abs().max().item()), name
+    assert loc.row_pattern(widths[2]).backend == "native"  # what the compiled run used
+    assert_same(["u", "lap", "d_x"] + [n for n, _ in model.named_parameters()], got, ref, 1e-11)
 
 
 def test_build_name_follows_the_kernel_source(monkeypatch, tmp_path):
