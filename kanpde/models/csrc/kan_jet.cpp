@@ -30,12 +30,46 @@ constexpr int kMaxK1 = 10;  // spline order up to 8, plus the base row
 
 struct Strides { int64_t n, p, d; };
 
-// m! / (m - r)! for r = 0..3
-static const double kFall[4][kMaxK1] = {
-    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9},
-    {0, 0, 2, 6, 12, 20, 30, 42, 56, 72},
-    {0, 0, 0, 6, 24, 60, 120, 210, 336, 504}};
+// m! / (m - r)! (0 for m < r)
+constexpr double falling(int m, int r) { return r == 0 ? 1.0 : m < r ? 0.0 : m * falling(m - 1, r - 1); }
+
+// falling(m, r) for r = 0..3 as a table, for loops over runtime orders
+struct FallingTable {
+  double v[4][kMaxK1];
+  constexpr FallingTable() : v() {
+    for (int r = 0; r < 4; ++r)
+      for (int m = 0; m < kMaxK1; ++m) v[r][m] = falling(m, r);
+  }
+};
+constexpr FallingTable kFall{};
+
+// A gradient summed over the points, which parallel_for splits over torch's threads: each thread
+// adds into its own zeroed copy (with one thread, into `out` itself), and finish() sums the
+// copies in thread order, so the result repeats for a thread count.  `out` nullptr: not wanted.
+template <typename T>
+struct ThreadSums {
+  T* out;
+  int64_t size;
+  int nt;
+  std::vector<T> part;
+  ThreadSums(T* out_, int64_t size_) : out(out_), size(size_), nt(at::get_num_threads()) {
+    if (!out) return;
+    if (nt == 1) std::fill(out, out + size, T(0));
+    else part.assign((size_t)nt * size, T(0));
+  }
+  // this thread's array (call inside parallel_for)
+  T* mine() { return !out ? nullptr : nt == 1 ? out : part.data() + (size_t)at::get_thread_num() * size; }
+  void finish() {
+    if (!out || nt == 1) return;
+    at::parallel_for(0, size, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T acc = 0;
+        for (int t = 0; t < nt; ++t) acc += part[(size_t)t * size + i];
+        out[i] = acc;
+      }
+    });
+  }
+};
 
 template <typename T>
 struct Args {
@@ -81,7 +115,7 @@ inline void point_weights(const Args<T>& a, int64_t n, Scratch<T>& w, int orders
         for (int64_t p = 0; p < I; ++p) q[p] = 0;
         continue;
       }
-      const T f = (T)kFall[r][m];
+      const T f = (T)kFall.v[r][m];
       const T* pwm = pw + (m - r) * I;
       const T* ih = ihp + r * I;
 #pragma omp simd
@@ -190,12 +224,7 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
   constexpr int C = 1 + 2 * D;
   constexpr int B = Block<T>::B;
   const int64_t I = a.I, K1 = a.K1, O = a.O;
-  const int64_t total = a.R * O;
-  const int nt = at::get_num_threads();
-  // one partial table per thread, summed in a fixed order; with one thread, dtab itself
-  const bool direct = nt == 1;
-  std::vector<T> part(dtab && !direct ? (size_t)nt * total : 0, T(0));
-  if (dtab && direct) std::fill(dtab, dtab + total, T(0));
+  ThreadSums<T> tab(dtab, a.R * O);
   const bool need_x = dh || dg || ds;
   // the table transposed, (O, R + B) with zero padding, for the dot products of the x adjoints
   const int64_t rpad = a.R + B;
@@ -204,7 +233,7 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
     for (int64_t r = 0; r < a.R; ++r)
       for (int64_t q = 0; q < O; ++q) tt[q * rpad + r] = a.table[r * O + q];
   at::parallel_for(0, a.N, 16, [&](int64_t begin, int64_t end) {
-    T* dt = !dtab ? nullptr : direct ? dtab : part.data() + (size_t)at::get_thread_num() * total;
+    T* dt = tab.mine();
     Scratch<T> sc(I, K1, C, D);
     std::vector<T> w(K1 * C), gorow(C * O);
     const T* cw = sc.cw.data();
@@ -302,15 +331,7 @@ void jet_backward(const Args<T>& a, const T* gv, Strides gvs, const T* gg, Strid
       }
     }
   });
-  if (dtab && !direct) {
-    at::parallel_for(0, total, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        T acc = 0;
-        for (int t = 0; t < nt; ++t) acc += part[(size_t)t * total + i];
-        dtab[i] = acc;
-      }
-    });
-  }
+  tab.finish();
 }
 
 template <typename T>
@@ -357,8 +378,6 @@ void check(const torch::Tensor& u, const torch::Tensor& ih, const torch::Tensor&
 //   hess[q, d] = sum_p phi_2 g[p, d]^2 + phi_1 s[p, d]   (first: grad[q, p] = phi_1, hess = phi_2)
 
 constexpr int64_t kTile = 64;
-
-constexpr double falling(int m, int r) { return r == 0 ? 1.0 : m < r ? 0.0 : m * falling(m - 1, r - 1); }
 
 // Base activations: b^(r)(z) from z and aux = sigma(z) (silu) or tanh(z) (tanh).
 enum BaseKind { kNone = 0, kSilu = 1, kTanh = 2, kIdentity = 3 };
@@ -516,17 +535,10 @@ void edge_backward_impl(const EdgeArgs<T>& a, int64_t R, const T* gv, const T* g
                         T* ds, T* dtab, T* dwb) {
   const int64_t N = a.N, I = a.I, O = a.O, D = a.D;
   const int64_t tiles = (N + kTile - 1) / kTile;
-  const int nt = at::get_num_threads();
-  const bool direct = nt == 1;
-  const int64_t ts = R * O, ws = O * I;
-  std::vector<T> part_t(dtab && !direct ? (size_t)nt * ts : 0, T(0));
-  std::vector<T> part_w(dwb && !direct ? (size_t)nt * ws : 0, T(0));
-  if (dtab && direct) std::fill(dtab, dtab + ts, T(0));
-  if (dwb && direct) std::fill(dwb, dwb + ws, T(0));
+  ThreadSums<T> tab(dtab, R * O), wsum(dwb, O * I);
   at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
-    const int tid = at::get_thread_num();
-    T* dt = !dtab ? nullptr : direct ? dtab : part_t.data() + (size_t)tid * ts;
-    T* dw = !dwb ? nullptr : direct ? dwb : part_w.data() + (size_t)tid * ws;
+    T* dt = tab.mine();
+    T* dw = wsum.mine();
     EdgeLanes<T> e;
     T zero[kTile], p1[kTile], p2[kTile], p3[kTile], d1[kTile], d2[kTile], ah[kTile], ag[4][kTile], as[4][kTile];
     T cm[K + 1][kTile];
@@ -609,24 +621,15 @@ void edge_backward_impl(const EdgeArgs<T>& a, int64_t R, const T* gv, const T* g
       }
     }
   });
-  for (auto [dst, part, size] : {std::tuple<T*, T*, int64_t>{dtab, part_t.data(), ts},
-                                 std::tuple<T*, T*, int64_t>{dwb, part_w.data(), ws}}) {
-    if (!dst || direct) continue;
-    at::parallel_for(0, size, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        T acc = 0;
-        for (int t = 0; t < nt; ++t) acc += part[(size_t)t * size + i];
-        dst[i] = acc;
-      }
-    });
-  }
+  tab.finish();
+  wsum.finish();
 }
 
 // Adjoint of the edge splines' derivatives in the table (_planar_adjoint in kan.py): given
 // planes d_i[q, p, n] for derivative orders r_i (strides sq, sp along q and p; points
 // contiguous), table row blk[p, n] * (K + 1) + m, column q receives
 //   sum_i d_i[q, p, n] m!/(m - r_i)! u^(m - r_i) (du/dh)^(r_i).
-// Per-thread tables summed in a fixed order (one thread: in place).
+// Summed over the threads with ThreadSums.
 template <typename T>
 struct PlanarTerm { const T* d; int64_t sq, sp; int r; };
 
@@ -635,14 +638,10 @@ void planar_adjoint_impl(const T* u, const T* ih, int64_t ih_p, int64_t ih_n, co
                          const std::vector<PlanarTerm<T>>& terms, int64_t I, int64_t N, int64_t O, int64_t R,
                          T* out) {
   const int64_t tiles = (N + kTile - 1) / kTile;
-  const int nt = at::get_num_threads();
-  const bool direct = nt == 1;
-  const int64_t ts = R * O;
-  std::vector<T> part(direct ? 0 : (size_t)nt * ts, T(0));
-  if (direct) std::fill(out, out + ts, T(0));
+  ThreadSums<T> tab(out, R * O);
   const int nterm = (int)terms.size();
   at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
-    T* dt = direct ? out : part.data() + (size_t)at::get_thread_num() * ts;
+    T* dt = tab.mine();
     T pw[K + 1][kTile], ihr[4][kTile], cm[K + 1][kTile], e[4][kTile];
     int64_t row[kTile];
     for (int64_t t = t0; t < t1; ++t) {
@@ -695,14 +694,7 @@ void planar_adjoint_impl(const T* u, const T* ih, int64_t ih_p, int64_t ih_n, co
       }
     }
   });
-  if (!direct)
-    at::parallel_for(0, ts, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        T acc = 0;
-        for (int t = 0; t < nt; ++t) acc += part[(size_t)t * ts + i];
-        out[i] = acc;
-      }
-    });
+  tab.finish();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -756,18 +748,14 @@ void row_sddmm_impl(const T* y, const T* table, const int64_t* blk, int64_t N, i
   });
 }
 
-// out[r, :] = sum over (n, c, e) with col(n, e) = r of vals[n, c, e] y[n, c, :]; one partial
-// table per thread, summed in a fixed order (one thread: in place)
+// out[r, :] = sum over (n, c, e) with col(n, e) = r of vals[n, c, e] y[n, c, :] (summed over the
+// threads with ThreadSums)
 template <typename T>
 void row_spmmt_impl(const T* vals, const T* y, const int64_t* blk, int64_t N, int64_t C, int64_t P, int64_t K1,
                     int64_t O, int64_t R, T* out) {
-  const int nt = at::get_num_threads();
-  const bool direct = nt == 1;
-  const int64_t ts = R * O;
-  std::vector<T> part(direct ? 0 : (size_t)nt * ts, T(0));
-  if (direct) std::fill(out, out + ts, T(0));
+  ThreadSums<T> tab(out, R * O);
   at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
-    T* dt = direct ? out : part.data() + (size_t)at::get_thread_num() * ts;
+    T* dt = tab.mine();
     for (int64_t n = begin; n < end; ++n)
       for (int64_t p = 0; p < P; ++p) {
         T* rows = dt + blk[n * P + p] * K1 * O;
@@ -783,14 +771,7 @@ void row_spmmt_impl(const T* vals, const T* y, const int64_t* blk, int64_t N, in
         }
       }
   });
-  if (!direct)
-    at::parallel_for(0, ts, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        T acc = 0;
-        for (int t = 0; t < nt; ++t) acc += part[(size_t)t * ts + i];
-        out[i] = acc;
-      }
-    });
+  tab.finish();
 }
 
 #define KANPDE_DISPATCH_D(D_, ...)                                   \
