@@ -192,8 +192,8 @@ class _Pattern:
         self.kernels = None
         if _FORCE_BACKEND is not None:
             self.backend = _FORCE_BACKEND
-        elif blk.device.type == "cpu" and _native_rows() is not None:
-            self.backend, self.kernels = "native", _native_rows()
+        elif blk.device.type == "cpu" and (kernels := _native_rows()) is not None:
+            self.backend, self.kernels = "native", kernels
             self.blk = blk.contiguous()  # the kernels index it by point and input
         elif blk.device.type != "cpu" or width == 1:
             self.backend = "gather"
