@@ -35,7 +35,8 @@ import warnings
 
 __all__ = ["jet_kernels", "native_status"]
 
-_SOURCE = pathlib.Path(__file__).with_name("csrc") / "kan_jet.cpp"
+#: compiled as one translation unit, in this order (kan_sums.cpp uses kan_jet.cpp's helpers)
+_SOURCES = [pathlib.Path(__file__).with_name("csrc") / name for name in ("kan_jet.cpp", "kan_sums.cpp")]
 _state: dict = {}
 
 
@@ -49,7 +50,7 @@ def _build_name() -> str:
 
     # the source's hash too: a new kanpde version builds (and announces) its own
     ident = (f"{platform.machine()} torch {torch.__version__} {pathlib.Path(torch.__file__).resolve().parent} "
-             f"{hashlib.sha1(_SOURCE.read_bytes()).hexdigest()} ")
+             f"{hashlib.sha1(b''.join(src.read_bytes() for src in _SOURCES)).hexdigest()} ")
     try:
         with open("/proc/cpuinfo") as f:
             lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
@@ -90,9 +91,9 @@ def jet_kernels():
                   "KANPDE_NATIVE=0 skips it)", file=sys.stderr, flush=True)
         flags = ["-O3", "-march=native", "-fopenmp-simd"] if sys.platform.startswith("linux") else ["-O3"]
         _state["module"] = cpp_extension.load_inline(
-            name, cpp_sources=[_SOURCE.read_text()],
+            name, cpp_sources=[src.read_text() for src in _SOURCES],
             functions=["forward", "backward", "edge_forward", "edge_backward", "planar_adjoint", "row_spmm",
-                       "row_sddmm", "row_spmmt"],
+                       "row_sddmm", "row_spmmt", "sums_forward", "sums_backward", "sums_adjoint"],
             extra_cflags=flags, verbose=False)
     except Exception as exc:  # no compiler, no ninja, unsupported platform, ...
         _state["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"

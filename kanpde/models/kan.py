@@ -416,6 +416,7 @@ class _Local:
         self.base: str | None = None  # base activation, for base_planes
         self._rows: dict[int, _Pattern] = {}  # row patterns by rows per block
         self.ht: torch.Tensor | None = None  # the inputs, (in, N), when located input-major
+        self._kargs: tuple | None = None
 
     def base_planes(self, r: int) -> torch.Tensor:
         """``b^(r)(ht)``, ``(in, N)``, of the layer's base activation ``self.base`` (cached;
@@ -424,6 +425,17 @@ class _Local:
             # value-only passes need b, first-order training b', Laplacians up to the third
             self._base = _base_derivatives(self.base, self.ht, r if r <= 1 else max(r, 3))
         return self._base[r]
+
+    def kernel_args(self) -> tuple:
+        """``(u, du/dh, blk, ht, aux, kind)`` for the compiled sums kernels (``self``
+        input-major): ``kind`` the base activation's code (0: none the kernels know), ``aux``
+        ``sigma(ht)`` (silu) or ``tanh(ht)`` (tanh); cached."""
+        if self._kargs is None:
+            kind = _BASE_KINDS.get(self.base, 0)
+            aux = torch.sigmoid(self.ht) if kind == 1 else torch.tanh(self.ht) if kind == 2 else self.u.new_empty(0)
+            i, n = self.blk.shape  # input-major
+            self._kargs = (self.u.view(i, n), self.invh.expand(i, n), self.blk, self.ht, aux, kind)
+        return self._kargs
 
     def power(self, m: int) -> torch.Tensor:
         """``u^m``, ``(N * in, 1)``."""
@@ -557,8 +569,46 @@ def _edge_planes(loc: _Local, table: torch.Tensor, r: int) -> torch.Tensor:
     return e
 
 
+#: the sums kernels' inner loops: 0 by the output width, 1 over output columns, 2 over points (tests)
+_SUMS_PATH = 0
+
+
+def _sums_kernels(loc: _Local, t: torch.Tensor, base: bool, r: int):
+    """The compiled kernels for a sums node (``sums_forward``, ``sums_backward``,
+    ``sums_adjoint`` in ``csrc/kan_sums.cpp``), or ``None`` (then the torch ops run): CPU
+    tensors of float32/float64, spline order ``<= 8``, derivative order ``r <= 3`` and a base
+    activation the kernel knows."""
+    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) or loc.k > 8 or r > 3:
+        return None
+    if _FORCE_BACKEND is not None or (base and loc.base not in _BASE_KINDS):
+        return None
+    from ._native import jet_kernels
+    return jet_kernels()
+
+
+def _sums_kernels_for(h: torch.Tensor, k: int, base: str):
+    """The sums kernels for a layer's nested autograd at input ``h``, or ``None``."""
+    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or k > 8:
+        return None
+    if _FORCE_BACKEND is not None or not (base == "none" or base in _BASE_KINDS):
+        return None
+    from ._native import jet_kernels
+    return jet_kernels()
+
+
+def _wb_t(wb: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """``wb`` transposed and contiguous, ``(in, O)``, for the sums kernels (empty: no base branch)."""
+    return like.new_empty(0) if wb is None else wb.t().contiguous()
+
+
 def _sums_forward(z, table, wb, loc, r):
     """``out[q, n] = sum_p z[p, n] phi_r[q, p, n]`` (``z`` ``None``: ones), ``(O, N)``."""
+    t = table if table is not None else wb
+    kern = _sums_kernels(loc, t, wb is not None, r)
+    if kern is not None:
+        tab = t.new_empty(0) if table is None else table.contiguous()
+        return kern.sums_forward(*loc.kernel_args(), tab, _wb_t(wb, t), t.shape[1] if table is not None
+                                 else wb.shape[0], loc.k, r, z, _SUMS_PATH)
     out = None
     if table is not None and r <= loc.k:
         e = _edge_planes(loc, table, r)
@@ -572,6 +622,10 @@ def _sums_forward(z, table, wb, loc, r):
 
 def _sums_backward(y, table, wb, loc, r):
     """``out[p, n] = sum_q y[q, n] phi_r[q, p, n]``, ``(in, N)``."""
+    kern = _sums_kernels(loc, y, wb is not None, r)
+    if kern is not None:
+        tab = y.new_empty(0) if table is None else table.contiguous()
+        return kern.sums_backward(*loc.kernel_args(), tab, _wb_t(wb, y), y.shape[0], loc.k, r, y, _SUMS_PATH)
     out = None
     if table is not None and r <= loc.k:
         out = (_edge_planes(loc, table, r) * y.unsqueeze(1)).sum(0)
@@ -678,6 +732,10 @@ class _SumsT(torch.autograd.Function):
         ctx.loc, ctx.r = loc, r
         ctx.set_materialize_grads(False)
         o = y.shape[0]
+        kern = _sums_kernels(loc, y, want_w, r)
+        if kern is not None:
+            return tuple(kern.sums_adjoint(*loc.kernel_args(), loc.k, r, y, z, loc.n_blocks * loc.k1, want_t, want_w,
+                                               _SUMS_PATH))
         d_t = d_w = None
         if want_t:
             d = y.unsqueeze(1) if z is None else (y.unsqueeze(1) * z).reshape(o, -1)  # (O, 1, N) | (O, in * N)
@@ -1474,9 +1532,10 @@ class KANLayer(nn.Module):
         n, o = h.shape[0], self.out_features
         geo = self._geometry()
         table = self._table(geo)
-        if self._edgewise():
+        if self._edgewise() or _sums_kernels_for(h, self.spline_order, self.base_activation) is not None:
             # on planes, points innermost: (O, N) out, returned as an (N, O) view, which the next
-            # layer reads back as planes without a copy
+            # layer reads back as planes without a copy; wide layers too where the compiled sums
+            # kernels serve them (their torch fallback would form (O, in, N) planes)
             out = _SumsF.apply(None, _as_planes(h), table, self.base_weight, self._locate_t(h, geo), 0)
             if self.bias is not None:
                 out = out + self.bias.unsqueeze(1)
