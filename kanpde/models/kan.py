@@ -1128,7 +1128,8 @@ class _NativeRowJet(torch.autograd.Function):
     def forward(ctx, h, g, s, table, loc, base, kernels):
         n, i = h.shape
         u = loc.u.view(n, i)
-        ih = loc.invh.expand(n, i).contiguous()
+        ih = loc.invh.expand(n, i)  # a uniform grid's (in,) stays broadcast
+        ih = ih if ih.stride(0) == 0 else ih.contiguous()
         bder = torch.stack(_base_derivatives(base, h.detach(), 3)) if base is not None else h.new_empty(0)
         # point-major copies: the kernel reads each point's numbers together
         ctx.args = (u, ih, bder, g.detach().contiguous(), s.detach().contiguous(), loc.blk.contiguous(),

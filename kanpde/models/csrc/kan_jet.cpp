@@ -77,6 +77,7 @@ struct Args {
   const int64_t* blk;
   Strides gs, ss;
   int64_t N, I, K1, O, R, k, bstride;  // R table rows; bstride = N * I (between bder's orders)
+  int64_t ih_n;  // ih's point stride: I, or 0 on a uniform grid (one du/dh per input)
   bool base;
 };
 
@@ -97,7 +98,7 @@ inline void point_weights(const Args<T>& a, int64_t n, Scratch<T>& w, int orders
   const int64_t I = a.I, K1 = a.K1;
   const int k = (int)a.k;
   const T* un = a.u + n * I;
-  const T* ihn = a.ih + n * I;
+  const T* ihn = a.ih + n * a.ih_n;
   T* pw = w.pw.data();
   T* ihp = w.ihp.data();
   T* Q = w.Q.data();
@@ -344,6 +345,7 @@ Args<T> make_args(const torch::Tensor& u, const torch::Tensor& ih, const torch::
   a.K1 = k + 1 + (a.base ? 1 : 0);
   a.bstride = a.N * a.I;
   a.u = u.data_ptr<T>(); a.ih = ih.data_ptr<T>(); a.bder = a.base ? bder.data_ptr<T>() : nullptr;
+  a.ih_n = ih.stride(0);
   a.g = g.data_ptr<T>(); a.s = s.data_ptr<T>(); a.table = table.data_ptr<T>(); a.blk = blk.data_ptr<int64_t>();
   a.gs = {g.stride(0), g.stride(1), g.stride(2)};
   a.ss = {s.stride(0), s.stride(1), s.stride(2)};
@@ -353,11 +355,14 @@ Args<T> make_args(const torch::Tensor& u, const torch::Tensor& ih, const torch::
 void check(const torch::Tensor& u, const torch::Tensor& ih, const torch::Tensor& bder, const torch::Tensor& g,
            const torch::Tensor& s, const torch::Tensor& blk, const torch::Tensor& table, int64_t k) {
   TORCH_CHECK(k >= 1 && k + 2 <= kMaxK1, "jet kernel: spline order must be 1..", kMaxK1 - 2, ", got ", k);
-  TORCH_CHECK(u.is_contiguous() && ih.is_contiguous() && blk.is_contiguous() && table.is_contiguous(),
-              "jet kernel: u, ih, blk and table must be contiguous");
+  TORCH_CHECK(u.is_contiguous() && blk.is_contiguous() && table.is_contiguous(),
+              "jet kernel: u, blk and table must be contiguous");
+  TORCH_CHECK(ih.dim() == 2 && ih.size(1) == u.size(1) && ih.stride(1) == 1 &&
+                  (ih.stride(0) == 0 || (ih.stride(0) == u.size(1) && ih.size(0) == u.size(0))),
+              "jet kernel: ih must be contiguous (N, I) or broadcast from (1, I)");
   TORCH_CHECK(!bder.defined() || bder.dim() != 3 || (bder.is_contiguous() && bder.size(0) >= 4),
               "jet kernel: bder must be a contiguous (4, N, I) tensor");
-  TORCH_CHECK(ih.sizes() == u.sizes() && blk.sizes() == u.sizes(), "jet kernel: u, ih and blk shapes differ");
+  TORCH_CHECK(blk.sizes() == u.sizes(), "jet kernel: u and blk shapes differ");
   TORCH_CHECK(g.size(0) == u.size(0) && g.size(1) == u.size(1) && s.sizes() == g.sizes(),
               "jet kernel: g and s must be (N, I, D)");
   const int64_t K1 = k + 1 + ((bder.defined() && bder.dim() == 3) ? 1 : 0);
