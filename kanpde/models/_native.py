@@ -1,7 +1,7 @@
 """Optional compiled CPU kernels (C++, built on first use with ``torch.utils.cpp_extension``).
 
-``csrc/kan_jet.cpp`` holds these kernels, each the compiled form of a pure-torch node in
-:mod:`kanpde.models.kan` that it replaces on CPU:
+``csrc/kan_jet.cpp`` and ``csrc/kan_sums.cpp`` hold these kernels, each the compiled form of a
+pure-torch node in :mod:`kanpde.models.kan` that it replaces on CPU:
 
 - ``forward``/``backward``: the second-order jet of a *wide* layer (:class:`~kanpde.models.kan._RowJet`),
   a row product per channel (value, gradient and Hessian-diagonal channels), done in one pass
@@ -14,7 +14,12 @@
   (:func:`~kanpde.models.kan._planar_adjoint`);
 - ``row_spmm``, ``row_sddmm``, ``row_spmmt``: the three row-sparse products of wide layers'
   nested autograd (:func:`~kanpde.models.kan._spmm` and its partners), vectorised over the
-  output columns, instead of a CSR product and chunked gathers with ``bmm``.
+  output columns, instead of a CSR product and chunked gathers with ``bmm``, where the sums
+  kernels do not serve;
+- ``sums_forward``, ``sums_backward``, ``sums_adjoint`` (``csrc/kan_sums.cpp``): the three
+  contractions of the edge-sums family (:class:`~kanpde.models.kan._SumsF`, ``_SumsB``,
+  ``_SumsT``) that nested autograd through every layer runs, formed point by point from
+  the located inputs with no ``(out, in, N)`` planes.
 
 All run with torch's intra-op threads and repeat their results for a thread count.
 :func:`jet_kernels` compiles them once (about a minute; cached in torch's extension directory,

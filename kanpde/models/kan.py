@@ -573,27 +573,23 @@ def _edge_planes(loc: _Local, table: torch.Tensor, r: int) -> torch.Tensor:
 _SUMS_PATH = 0
 
 
-def _sums_kernels(loc: _Local, t: torch.Tensor, base: bool, r: int):
-    """The compiled kernels for a sums node (``sums_forward``, ``sums_backward``,
-    ``sums_adjoint`` in ``csrc/kan_sums.cpp``), or ``None`` (then the torch ops run): CPU
-    tensors of float32/float64, spline order ``<= 8``, derivative order ``r <= 3`` and a base
-    activation the kernel knows."""
-    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) or loc.k > 8 or r > 3:
-        return None
-    if _FORCE_BACKEND is not None or (base and loc.base not in _BASE_KINDS):
-        return None
-    from ._native import jet_kernels
-    return jet_kernels()
-
-
-def _sums_kernels_for(h: torch.Tensor, k: int, base: str):
-    """The sums kernels for a layer's nested autograd at input ``h``, or ``None``."""
-    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or k > 8:
+def _sums_kernels_for(t: torch.Tensor, k: int, base: str):
+    """The compiled sums kernels (``sums_forward``, ``sums_backward``, ``sums_adjoint`` in
+    ``csrc/kan_sums.cpp``) for a layer of spline order ``k`` and base activation ``base`` at
+    tensors like ``t``, or ``None`` (then the torch ops run): CPU tensors of float32/float64,
+    ``k <= 8`` and a base activation the kernels know."""
+    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) or k > 8:
         return None
     if _FORCE_BACKEND is not None or not (base == "none" or base in _BASE_KINDS):
         return None
     from ._native import jet_kernels
     return jet_kernels()
+
+
+def _sums_kernels(loc: _Local, t: torch.Tensor, base: bool, r: int):
+    """:func:`_sums_kernels_for` for one sums node of derivative order ``r`` (the kernels form
+    ``r <= 3``); ``base``: whether the node has a base branch."""
+    return None if r > 3 else _sums_kernels_for(t, loc.k, loc.base if base else "none")
 
 
 def _wb_t(wb: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@
 //   edge_forward / edge_backward  second-order jet of an edge-by-edge layer (_EdgeJet)
 //   planar_adjoint                table adjoint of edge splines in nested autograd (_planar_adjoint)
 //   row_spmm / row_sddmm / row_spmmt  wide layers' row products in nested autograd (_spmm, ...)
+// and kan_sums.cpp, compiled after this file in the same module, the edge sums of nested autograd.
 //
 // Wide layers.  Layer input h (N, I) with gradient and Hessian-diagonal channels g, s (N, I, D) (any
 // strides).  Input p of point n lies in block blk[n, p] with local coordinate u[n, p] and

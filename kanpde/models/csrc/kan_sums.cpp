@@ -138,28 +138,41 @@ inline void sums_lanes(const SumsArgs<T>& a, int64_t p, int64_t n0, int64_t nl, 
 }
 
 // ---- wide layers: vectorised over the output columns q (table rows are contiguous in q).  A
-// tile of kRowTile points is done input by input, so the few table rows an input's points use
-// stay in L1 while the tile's points go through them; the tile's weights are formed first,
-// lanes over its points, for all inputs.
+// block of points is done input by input, so the table rows of one input (G (k + 1) rows) stay
+// in cache while the block's points go through them, also on fine grids whose whole table does
+// not fit; the points' weights are formed kRowTile points at a time, lanes over the points.
 
 constexpr int kRowTile = 16;
 template <typename T>
 using RowLanes = SumsLanes<T, kRowTile>;
 
-// the weights of the tile of points n0 .. n0 + nl, all inputs
+// Points per block: their O-wide accumulators (or y) fill about 256 KiB, a share of L2.
 template <typename T>
-inline void row_tile(const SumsArgs<T>& a, int64_t n0, int64_t nl, const T* z, int64_t zs_p, int64_t zs_n,
-                     std::vector<RowLanes<T>>& s) {
-  for (int64_t p = 0; p < a.I; ++p) sums_lanes<T, kRowTile>(a, p, n0, nl, z, zs_p, zs_n, s[p]);
+inline int64_t row_block_points(int64_t O) {
+  const int64_t n = (256 * 1024 / (int64_t)sizeof(T)) / std::max<int64_t>(O, 1);
+  return std::max<int64_t>(kRowTile, std::min<int64_t>(1024, n / kRowTile * kRowTile));
 }
 
-// the tile's y (O, nl) point by point, (nl, O) contiguous
+// the block's y (O, nb) point by point, (nb, O) contiguous
 template <typename T>
-inline void load_rows(const T* y, int64_t ys_q, int64_t ys_n, int64_t n0, int64_t nl, int64_t O, T* yb) {
+inline void load_rows(const T* y, int64_t ys_q, int64_t ys_n, int64_t n0, int64_t nb, int64_t O, T* yb) {
   for (int64_t q = 0; q < O; ++q) {
     const T* yq = y + q * ys_q + n0 * ys_n;
-    for (int64_t l = 0; l < nl; ++l) yb[l * O + q] = yq[l * ys_n];
+    for (int64_t l = 0; l < nb; ++l) yb[l * O + q] = yq[l * ys_n];
   }
+}
+
+// Calls body(p, lanes, l0, nl) for every input p and tile of kRowTile points of the block
+// n0 .. n0 + nb (l0: the tile's first point within the block), the tile's weights formed first.
+template <typename T, typename Body>
+inline void row_block_inputs(const SumsArgs<T>& a, int64_t n0, int64_t nb, const T* z, int64_t zs_p, int64_t zs_n,
+                             RowLanes<T>& s, Body body) {
+  for (int64_t p = 0; p < a.I; ++p)
+    for (int64_t l0 = 0; l0 < nb; l0 += kRowTile) {
+      const int64_t nl = std::min<int64_t>(kRowTile, nb - l0);
+      sums_lanes<T, kRowTile>(a, p, n0 + l0, nl, z, zs_p, zs_n, s);
+      body(p, l0, nl);
+    }
 }
 
 // One vector of columns (64 bytes) as a GCC/Clang vector type, so that an accumulator stays in
@@ -219,57 +232,53 @@ inline void axpy(T c, const T* x, T* y, int64_t n) {
 
 template <typename T>
 void sums_forward_rows(const SumsArgs<T>& a, const T* z, int64_t zs_p, int64_t zs_n, T* out) {
-  const int64_t N = a.N, O = a.O;
-  at::parallel_for(0, (N + kRowTile - 1) / kRowTile, 4, [&](int64_t t0, int64_t t1) {
-    std::vector<RowLanes<T>> s(a.I);
-    std::vector<T> acc(kRowTile * O);
+  const int64_t N = a.N, O = a.O, B = row_block_points<T>(O);
+  at::parallel_for(0, (N + B - 1) / B, 1, [&](int64_t b0, int64_t b1) {
+    RowLanes<T> s;
+    std::vector<T> acc(B * O);
     T c[kMaxK1];
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n0 = t * kRowTile, nl = std::min<int64_t>(kRowTile, N - n0);
-      row_tile<T>(a, n0, nl, z, zs_p, zs_n, s);
-      std::fill(acc.begin(), acc.end(), T(0));
-      for (int64_t p = 0; p < a.I; ++p) {
-        const RowLanes<T>& sp = s[p];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * B, nb = std::min(B, N - n0);
+      std::fill(acc.begin(), acc.begin() + nb * O, T(0));
+      row_block_inputs<T>(a, n0, nb, z, zs_p, zs_n, s, [&](int64_t p, int64_t l0, int64_t nl) {
         for (int64_t l = 0; l < nl; ++l) {
-          T* al = acc.data() + l * O;
+          T* al = acc.data() + (l0 + l) * O;
           if (a.spline) {
-            for (int64_t i = 0; i < a.nm; ++i) c[i] = sp.c[i][l];
-            add_rows<T>(a.table + sp.row[l], c, a.nm, O, al);
+            for (int64_t i = 0; i < a.nm; ++i) c[i] = s.c[i][l];
+            add_rows<T>(a.table + s.row[l], c, a.nm, O, al);
           }
-          if (a.base) add_rows<T>(a.wbt + p * O, &sp.cb[l], 1, O, al);
+          if (a.base) add_rows<T>(a.wbt + p * O, &s.cb[l], 1, O, al);
         }
-      }
+      });
       for (int64_t q = 0; q < O; ++q)
-        for (int64_t l = 0; l < nl; ++l) out[q * N + n0 + l] = acc[l * O + q];
+        for (int64_t l = 0; l < nb; ++l) out[q * N + n0 + l] = acc[l * O + q];
     }
   });
 }
 
 template <typename T>
 void sums_backward_rows(const SumsArgs<T>& a, const T* y, int64_t ys_q, int64_t ys_n, T* out) {
-  const int64_t N = a.N, O = a.O;
-  at::parallel_for(0, (N + kRowTile - 1) / kRowTile, 4, [&](int64_t t0, int64_t t1) {
-    std::vector<RowLanes<T>> s(a.I);
-    std::vector<T> yb(kRowTile * O);
+  const int64_t N = a.N, O = a.O, B = row_block_points<T>(O);
+  at::parallel_for(0, (N + B - 1) / B, 1, [&](int64_t b0, int64_t b1) {
+    RowLanes<T> s;
+    std::vector<T> yb(B * O);
     T c[kMaxK1];
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n0 = t * kRowTile, nl = std::min<int64_t>(kRowTile, N - n0);
-      row_tile<T>(a, n0, nl, nullptr, 0, 0, s);
-      load_rows<T>(y, ys_q, ys_n, n0, nl, O, yb.data());
-      for (int64_t p = 0; p < a.I; ++p) {
-        const RowLanes<T>& sp = s[p];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * B, nb = std::min(B, N - n0);
+      load_rows<T>(y, ys_q, ys_n, n0, nb, O, yb.data());
+      row_block_inputs<T>(a, n0, nb, nullptr, 0, 0, s, [&](int64_t p, int64_t l0, int64_t nl) {
         for (int64_t l = 0; l < nl; ++l) {
-          // sum_q y[q] phi_r of edge p -> q at point l
-          const T* yl = yb.data() + l * O;
+          // sum_q y[q] phi_r of edge p -> q at the point
+          const T* yl = yb.data() + (l0 + l) * O;
           T acc = 0;
           if (a.spline) {
-            for (int64_t i = 0; i < a.nm; ++i) c[i] = sp.c[i][l];
-            acc = dot_rows<T>(a.table + sp.row[l], c, a.nm, O, yl);
+            for (int64_t i = 0; i < a.nm; ++i) c[i] = s.c[i][l];
+            acc = dot_rows<T>(a.table + s.row[l], c, a.nm, O, yl);
           }
-          if (a.base) acc += dot_rows<T>(a.wbt + p * O, &sp.cb[l], 1, O, yl);
-          out[p * N + n0 + l] = acc;
+          if (a.base) acc += dot_rows<T>(a.wbt + p * O, &s.cb[l], 1, O, yl);
+          out[p * N + n0 + l0 + l] = acc;
         }
-      }
+      });
     }
   });
 }
@@ -277,28 +286,26 @@ void sums_backward_rows(const SumsArgs<T>& a, const T* y, int64_t ys_q, int64_t 
 template <typename T>
 void sums_adjoint_rows(const SumsArgs<T>& a, const T* y, int64_t ys_q, int64_t ys_n, const T* z, int64_t zs_p,
                        int64_t zs_n, int64_t R, T* dtab, T* dwbt) {
-  const int64_t N = a.N, O = a.O;
+  const int64_t N = a.N, O = a.O, B = row_block_points<T>(O);
   ThreadSums<T> tab(a.spline ? dtab : nullptr, R * O), wsum(a.base ? dwbt : nullptr, a.I * O);
-  at::parallel_for(0, (N + kRowTile - 1) / kRowTile, 4, [&](int64_t t0, int64_t t1) {
+  at::parallel_for(0, (N + B - 1) / B, 1, [&](int64_t b0, int64_t b1) {
     T* dt = tab.mine();
     T* dw = wsum.mine();
-    std::vector<RowLanes<T>> s(a.I);
-    std::vector<T> yb(kRowTile * O);
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n0 = t * kRowTile, nl = std::min<int64_t>(kRowTile, N - n0);
-      row_tile<T>(a, n0, nl, z, zs_p, zs_n, s);
-      load_rows<T>(y, ys_q, ys_n, n0, nl, O, yb.data());
-      for (int64_t p = 0; p < a.I; ++p) {
-        const RowLanes<T>& sp = s[p];
+    RowLanes<T> s;
+    std::vector<T> yb(B * O);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * B, nb = std::min(B, N - n0);
+      load_rows<T>(y, ys_q, ys_n, n0, nb, O, yb.data());
+      row_block_inputs<T>(a, n0, nb, z, zs_p, zs_n, s, [&](int64_t p, int64_t l0, int64_t nl) {
         for (int64_t l = 0; l < nl; ++l) {
-          const T* yl = yb.data() + l * O;
+          const T* yl = yb.data() + (l0 + l) * O;
           if (dt) {
-            T* drow = dt + sp.row[l];
-            for (int64_t i = 0; i < a.nm; ++i, drow += O) axpy<T>(sp.c[i][l], yl, drow, O);
+            T* drow = dt + s.row[l];
+            for (int64_t i = 0; i < a.nm; ++i, drow += O) axpy<T>(s.c[i][l], yl, drow, O);
           }
-          if (dw) axpy<T>(sp.cb[l], yl, dw + p * O, O);
+          if (dw) axpy<T>(s.cb[l], yl, dw + p * O, O);
         }
-      }
+      });
     }
   });
   tab.finish();
