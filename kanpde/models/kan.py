@@ -323,14 +323,13 @@ def _needed(ctx, index: int, t: torch.Tensor) -> bool:
 
     ``ctx.needs_input_grad`` only says whether ``t`` requires grad; a nested
     ``torch.autograd.grad(..., inputs=x)`` (a Laplacian) does not need the parameter side, so
-    skip it when the engine will not run ``t``'s node (only answerable for non-leaf ``t``).
+    skip it when the engine will not run ``t``'s node (its ``grad_fn``, or for a leaf such as a
+    base weight its gradient accumulator).
     """
     if not ctx.needs_input_grad[index]:
         return False
-    fn = t.grad_fn
-    if fn is None:
-        return True
     try:
+        fn = t.grad_fn if t.grad_fn is not None else torch.autograd.graph.get_gradient_edge(t).node
         return bool(torch._C._will_engine_execute_node(fn))
     except (AttributeError, RuntimeError):  # private API: be conservative
         return True
@@ -412,6 +411,7 @@ class _Local:
         self._ih: torch.Tensor | None = None
         self._gathered: list[tuple] = []
         self._evals: dict = {}
+        self._sums: dict = {}  # contractions done on this evaluation, see _once
         self._base: list[torch.Tensor] = []
         self.base: str | None = None  # base activation, for base_planes
         self._rows: dict[int, _Pattern] = {}  # row patterns by rows per block
@@ -597,6 +597,25 @@ def _wb_t(wb: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return like.new_empty(0) if wb is None else wb.t().contiguous()
 
 
+def _once(loc: _Local, name: str, r: int, operands: tuple, compute) -> torch.Tensor:
+    """``compute()`` for a contraction of this evaluation, once: nested backward passes ask for
+    the same one repeatedly (the Laplacian's passes differentiate the same first-derivative
+    node, each asking for its ``B_{r+1}(y)``).  Operands match by storage, layout and version;
+    the record keeps detached aliases (no reference into the autograd graph, so no cycle
+    through the nodes that hold ``loc``), and a hit returns a copy, never an earlier node's output."""
+    key = (name, r) + tuple(None if t is None else (t.data_ptr(), tuple(t.shape), t.stride(), t.dtype)
+                            for t in operands)
+    hit = loc._sums.get(key)
+    if hit is not None and all(h is None or h._version == v for h, v in zip(*hit[:2])):
+        return hit[2].clone()
+    out = compute()
+    if out is None:  # vanishes: nothing to keep
+        return out
+    held = tuple(None if t is None else t.detach() for t in operands) + (out.detach(),)
+    loc._sums[key] = (held, tuple(None if h is None else h._version for h in held), held[-1])
+    return out
+
+
 def _sums_forward(z, table, wb, loc, r):
     """``out[q, n] = sum_p z[p, n] phi_r[q, p, n]`` (``z`` ``None``: ones), ``(O, N)``."""
     t = table if table is not None else wb
@@ -675,7 +694,7 @@ class _SumsF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, ht, table, wb, loc, r):
         _save_sums(ctx, z, ht, table, wb, loc, r)
-        return _sums_forward(z, table, wb, loc, r)
+        return _once(loc, "F", r, (z, table, wb), lambda: _sums_forward(z, table, wb, loc, r))
 
     @staticmethod
     def backward(ctx, grad):
@@ -700,7 +719,7 @@ class _SumsB(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y, ht, table, wb, loc, r):
         _save_sums(ctx, y, ht, table, wb, loc, r)
-        return _sums_backward(y, table, wb, loc, r)
+        return _once(loc, "B", r, (y, table, wb), lambda: _sums_backward(y, table, wb, loc, r))
 
     @staticmethod
     def backward(ctx, grad):
