@@ -333,3 +333,20 @@ def test_derivative_passes_skip_the_parameter_side(widths, monkeypatch):
     assert calls  # biases do not reach a Laplacian; spline and base weights do
     assert all(layer.spline_weight.grad.abs().sum() > 0 and layer.base_weight.grad.abs().sum() > 0
                for layer in model.layers)
+
+
+def test_a_repeated_backward_sum_is_done_once_and_redone_after_a_change(monkeypatch):
+    # the Laplacian's passes ask one evaluation for the same B_r(y) again: the kernel runs once,
+    # each node gets its own copy, and a changed operand (in place) is contracted anew
+    loc, table, wb, y, z = sums_case(6, 20, 3, "silu", 5, torch.float64, 150)
+    runs = []
+    real = kan_mod._sums_backward
+    monkeypatch.setattr(kan_mod, "_sums_backward", lambda *a: runs.append(1) or real(*a))
+    first = kan_mod._SumsB.apply(y, loc.ht, table, wb, loc, 1)
+    again = kan_mod._SumsB.apply(y, loc.ht, table, wb, loc, 1)
+    assert len(runs) == 1 and torch.equal(first, again) and first.data_ptr() != again.data_ptr()
+    kan_mod._SumsB.apply(y, loc.ht, table, wb, loc, 2)  # another order: a new contraction
+    assert len(runs) == 2
+    y.mul_(2.0)
+    changed = kan_mod._SumsB.apply(y, loc.ht, table, wb, loc, 1)
+    assert len(runs) == 3 and torch.allclose(changed, 2 * first, rtol=1e-13, atol=0)

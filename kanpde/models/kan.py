@@ -411,7 +411,7 @@ class _Local:
         self._ih: torch.Tensor | None = None
         self._gathered: list[tuple] = []
         self._evals: dict = {}
-        self._sums: dict = {}  # contractions done on this evaluation, see _once
+        self._sums: dict = {}  # backward sums done on this evaluation, see _once
         self._base: list[torch.Tensor] = []
         self.base: str | None = None  # base activation, for base_planes
         self._rows: dict[int, _Pattern] = {}  # row patterns by rows per block
@@ -597,13 +597,14 @@ def _wb_t(wb: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return like.new_empty(0) if wb is None else wb.t().contiguous()
 
 
-def _once(loc: _Local, name: str, r: int, operands: tuple, compute) -> torch.Tensor:
-    """``compute()`` for a contraction of this evaluation, once: nested backward passes ask for
-    the same one repeatedly (the Laplacian's passes differentiate the same first-derivative
-    node, each asking for its ``B_{r+1}(y)``).  Operands match by storage, layout and version;
-    the record keeps detached aliases (no reference into the autograd graph, so no cycle
-    through the nodes that hold ``loc``), and a hit returns a copy, never an earlier node's output."""
-    key = (name, r) + tuple(None if t is None else (t.data_ptr(), tuple(t.shape), t.stride(), t.dtype)
+def _once(loc: _Local, r: int, operands: tuple, compute) -> torch.Tensor:
+    """``compute()``, the backward sums ``B_r`` of this evaluation at ``operands`` ``(y, table,
+    wb)``, once: nested backward passes ask for the same one repeatedly (each pass of a
+    Laplacian differentiates the same first-derivative node, which asks for its
+    ``B_{r+1}(y)``).  Operands match by storage, layout and version; the record keeps detached
+    aliases (no reference into the autograd graph, so no cycle through the nodes that hold
+    ``loc``), and a hit returns a copy, never an earlier node's output."""
+    key = (r,) + tuple(None if t is None else (t.data_ptr(), tuple(t.shape), t.stride(), t.dtype)
                             for t in operands)
     hit = loc._sums.get(key)
     if hit is not None and all(h is None or h._version == v for h, v in zip(*hit[:2])):
@@ -621,9 +622,9 @@ def _sums_forward(z, table, wb, loc, r):
     t = table if table is not None else wb
     kern = _sums_kernels(loc, t, wb is not None, r)
     if kern is not None:
+        o = wb.shape[0] if table is None else table.shape[1]
         tab = t.new_empty(0) if table is None else table.contiguous()
-        return kern.sums_forward(*loc.kernel_args(), tab, _wb_t(wb, t), t.shape[1] if table is not None
-                                 else wb.shape[0], loc.k, r, z, _SUMS_PATH)
+        return kern.sums_forward(*loc.kernel_args(), tab, _wb_t(wb, t), o, loc.k, r, z, _SUMS_PATH)
     out = None
     if table is not None and r <= loc.k:
         e = _edge_planes(loc, table, r)
@@ -694,7 +695,7 @@ class _SumsF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, ht, table, wb, loc, r):
         _save_sums(ctx, z, ht, table, wb, loc, r)
-        return _once(loc, "F", r, (z, table, wb), lambda: _sums_forward(z, table, wb, loc, r))
+        return _sums_forward(z, table, wb, loc, r)
 
     @staticmethod
     def backward(ctx, grad):
@@ -719,7 +720,7 @@ class _SumsB(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y, ht, table, wb, loc, r):
         _save_sums(ctx, y, ht, table, wb, loc, r)
-        return _once(loc, "B", r, (y, table, wb), lambda: _sums_backward(y, table, wb, loc, r))
+        return _once(loc, r, (y, table, wb), lambda: _sums_backward(y, table, wb, loc, r))
 
     @staticmethod
     def backward(ctx, grad):
@@ -1499,12 +1500,11 @@ class KANLayer(nn.Module):
         if coef is None:
             coef = self.spline_weight * self.spline_scaler.unsqueeze(-1)
         k1, o = self.spline_order + 1, self.out_features
-        win = coef.unfold(2, k1, 1)  # (out, in, G, k+1): win[q, p, j, r] = c[q, p, j+r]
-        if geo.uniform:
-            a = torch.matmul(win, geo.M.to(coef.dtype))  # (out, in, G, k+1 powers)
-        else:
-            a = torch.einsum("qpjr,pjrm->qpjm", win, geo.M.to(coef.dtype))
-        return a.permute(1, 2, 3, 0).reshape(-1, o)
+        win = coef.unfold(2, k1, 1).permute(1, 2, 3, 0)  # (in, G, k+1, out): win[p, j, r, q] = c[q, p, j+r]
+        # a[p, j, m, q] = sum_r M[(p, j,) r, m] win[p, j, r, q], made in the table's own layout,
+        # so that its gradient (one per nested-autograd node) needs no copy back to another one
+        a = torch.matmul(geo.M.to(coef.dtype).transpose(-1, -2), win)  # (in, G, k+1 powers, out)
+        return a.reshape(-1, o)
 
     def _check_h(self, h: torch.Tensor, what: str = "KANLayer") -> None:
         check_input(h, self.in_features, what)
