@@ -153,13 +153,23 @@ inline int64_t row_block_points(int64_t O) {
   return std::max<int64_t>(kRowTile, std::min<int64_t>(1024, n / kRowTile * kRowTile));
 }
 
-// the block's y (O, nb) point by point, (nb, O) contiguous
+// y[q, n0 + l] (strides ys_q, ys_n) -> yb[q * dq + l * dl] for q < O, l < nb: a block's y point
+// by point (dq = 1, dl = O) or as contiguous lanes (dq = the tile, dl = 1)
 template <typename T>
-inline void load_rows(const T* y, int64_t ys_q, int64_t ys_n, int64_t n0, int64_t nb, int64_t O, T* yb) {
+inline void load_block(const T* y, int64_t ys_q, int64_t ys_n, int64_t n0, int64_t nb, int64_t O, T* yb, int64_t dq,
+                       int64_t dl) {
   for (int64_t q = 0; q < O; ++q) {
     const T* yq = y + q * ys_q + n0 * ys_n;
-    for (int64_t l = 0; l < nb; ++l) yb[l * O + q] = yq[l * ys_n];
+    for (int64_t l = 0; l < nb; ++l) yb[q * dq + l * dl] = yq[l * ys_n];
   }
+}
+
+// Calls block(n0, nb) for the blocks of B points of 0 .. N, split over torch's threads.
+template <typename Fn>
+inline void point_blocks(int64_t N, int64_t B, Fn block) {
+  at::parallel_for(0, (N + B - 1) / B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) block(b * B, std::min(B, N - b * B));
+  });
 }
 
 // Calls body(p, lanes, l0, nl) for every input p and tile of kRowTile points of the block
@@ -232,81 +242,71 @@ inline void axpy(T c, const T* x, T* y, int64_t n) {
 
 template <typename T>
 void sums_forward_rows(const SumsArgs<T>& a, const T* z, int64_t zs_p, int64_t zs_n, T* out) {
-  const int64_t N = a.N, O = a.O, B = row_block_points<T>(O);
-  at::parallel_for(0, (N + B - 1) / B, 1, [&](int64_t b0, int64_t b1) {
+  const int64_t O = a.O;
+  point_blocks(a.N, row_block_points<T>(O), [&](int64_t n0, int64_t nb) {
     RowLanes<T> s;
-    std::vector<T> acc(B * O);
+    std::vector<T> acc(nb * O, T(0));
     T c[kMaxK1];
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t n0 = b * B, nb = std::min(B, N - n0);
-      std::fill(acc.begin(), acc.begin() + nb * O, T(0));
-      row_block_inputs<T>(a, n0, nb, z, zs_p, zs_n, s, [&](int64_t p, int64_t l0, int64_t nl) {
-        for (int64_t l = 0; l < nl; ++l) {
-          T* al = acc.data() + (l0 + l) * O;
-          if (a.spline) {
-            for (int64_t i = 0; i < a.nm; ++i) c[i] = s.c[i][l];
-            add_rows<T>(a.table + s.row[l], c, a.nm, O, al);
-          }
-          if (a.base) add_rows<T>(a.wbt + p * O, &s.cb[l], 1, O, al);
+    row_block_inputs<T>(a, n0, nb, z, zs_p, zs_n, s, [&](int64_t p, int64_t l0, int64_t nl) {
+      for (int64_t l = 0; l < nl; ++l) {
+        T* al = acc.data() + (l0 + l) * O;
+        if (a.spline) {
+          for (int64_t i = 0; i < a.nm; ++i) c[i] = s.c[i][l];
+          add_rows<T>(a.table + s.row[l], c, a.nm, O, al);
         }
-      });
-      for (int64_t q = 0; q < O; ++q)
-        for (int64_t l = 0; l < nb; ++l) out[q * N + n0 + l] = acc[l * O + q];
-    }
+        if (a.base) add_rows<T>(a.wbt + p * O, &s.cb[l], 1, O, al);
+      }
+    });
+    for (int64_t q = 0; q < O; ++q)
+      for (int64_t l = 0; l < nb; ++l) out[q * a.N + n0 + l] = acc[l * O + q];
   });
 }
 
 template <typename T>
 void sums_backward_rows(const SumsArgs<T>& a, const T* y, int64_t ys_q, int64_t ys_n, T* out) {
-  const int64_t N = a.N, O = a.O, B = row_block_points<T>(O);
-  at::parallel_for(0, (N + B - 1) / B, 1, [&](int64_t b0, int64_t b1) {
+  const int64_t O = a.O;
+  point_blocks(a.N, row_block_points<T>(O), [&](int64_t n0, int64_t nb) {
     RowLanes<T> s;
-    std::vector<T> yb(B * O);
+    std::vector<T> yb(nb * O);
     T c[kMaxK1];
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t n0 = b * B, nb = std::min(B, N - n0);
-      load_rows<T>(y, ys_q, ys_n, n0, nb, O, yb.data());
-      row_block_inputs<T>(a, n0, nb, nullptr, 0, 0, s, [&](int64_t p, int64_t l0, int64_t nl) {
-        for (int64_t l = 0; l < nl; ++l) {
-          // sum_q y[q] phi_r of edge p -> q at the point
-          const T* yl = yb.data() + (l0 + l) * O;
-          T acc = 0;
-          if (a.spline) {
-            for (int64_t i = 0; i < a.nm; ++i) c[i] = s.c[i][l];
-            acc = dot_rows<T>(a.table + s.row[l], c, a.nm, O, yl);
-          }
-          if (a.base) acc += dot_rows<T>(a.wbt + p * O, &s.cb[l], 1, O, yl);
-          out[p * N + n0 + l0 + l] = acc;
+    load_block<T>(y, ys_q, ys_n, n0, nb, O, yb.data(), 1, O);
+    row_block_inputs<T>(a, n0, nb, nullptr, 0, 0, s, [&](int64_t p, int64_t l0, int64_t nl) {
+      for (int64_t l = 0; l < nl; ++l) {
+        // sum_q y[q] phi_r of edge p -> q at the point
+        const T* yl = yb.data() + (l0 + l) * O;
+        T acc = 0;
+        if (a.spline) {
+          for (int64_t i = 0; i < a.nm; ++i) c[i] = s.c[i][l];
+          acc = dot_rows<T>(a.table + s.row[l], c, a.nm, O, yl);
         }
-      });
-    }
+        if (a.base) acc += dot_rows<T>(a.wbt + p * O, &s.cb[l], 1, O, yl);
+        out[p * a.N + n0 + l0 + l] = acc;
+      }
+    });
   });
 }
 
 template <typename T>
 void sums_adjoint_rows(const SumsArgs<T>& a, const T* y, int64_t ys_q, int64_t ys_n, const T* z, int64_t zs_p,
                        int64_t zs_n, int64_t R, T* dtab, T* dwbt) {
-  const int64_t N = a.N, O = a.O, B = row_block_points<T>(O);
+  const int64_t O = a.O;
   ThreadSums<T> tab(a.spline ? dtab : nullptr, R * O), wsum(a.base ? dwbt : nullptr, a.I * O);
-  at::parallel_for(0, (N + B - 1) / B, 1, [&](int64_t b0, int64_t b1) {
+  point_blocks(a.N, row_block_points<T>(O), [&](int64_t n0, int64_t nb) {
     T* dt = tab.mine();
     T* dw = wsum.mine();
     RowLanes<T> s;
-    std::vector<T> yb(B * O);
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t n0 = b * B, nb = std::min(B, N - n0);
-      load_rows<T>(y, ys_q, ys_n, n0, nb, O, yb.data());
-      row_block_inputs<T>(a, n0, nb, z, zs_p, zs_n, s, [&](int64_t p, int64_t l0, int64_t nl) {
-        for (int64_t l = 0; l < nl; ++l) {
-          const T* yl = yb.data() + (l0 + l) * O;
-          if (dt) {
-            T* drow = dt + s.row[l];
-            for (int64_t i = 0; i < a.nm; ++i, drow += O) axpy<T>(s.c[i][l], yl, drow, O);
-          }
-          if (dw) axpy<T>(s.cb[l], yl, dw + p * O, O);
+    std::vector<T> yb(nb * O);
+    load_block<T>(y, ys_q, ys_n, n0, nb, O, yb.data(), 1, O);
+    row_block_inputs<T>(a, n0, nb, z, zs_p, zs_n, s, [&](int64_t p, int64_t l0, int64_t nl) {
+      for (int64_t l = 0; l < nl; ++l) {
+        const T* yl = yb.data() + (l0 + l) * O;
+        if (dt) {
+          T* drow = dt + s.row[l];
+          for (int64_t i = 0; i < a.nm; ++i, drow += O) axpy<T>(s.c[i][l], yl, drow, O);
         }
-      });
-    }
+        if (dw) axpy<T>(s.cb[l], yl, dw + p * O, O);
+      }
+    });
   });
   tab.finish();
   wsum.finish();
@@ -338,33 +338,21 @@ inline void sums_edge(const SumsArgs<T>& a, const EdgeTile<T>& s, int64_t q, T w
   }
 }
 
-// the tile's y (O, nl) as contiguous lanes
-template <typename T>
-inline void load_lanes(const T* y, int64_t ys_q, int64_t ys_n, int64_t n0, int64_t nl, int64_t O, T* yb) {
-  for (int64_t q = 0; q < O; ++q) {
-    const T* yq = y + q * ys_q + n0 * ys_n;
-    for (int64_t l = 0; l < nl; ++l) yb[q * kTile + l] = yq[l * ys_n];
-  }
-}
-
 template <typename T>
 void sums_forward_lanes(const SumsArgs<T>& a, const T* z, int64_t zs_p, int64_t zs_n, T* out) {
   const int64_t N = a.N, O = a.O;
-  at::parallel_for(0, (N + kTile - 1) / kTile, 1, [&](int64_t t0, int64_t t1) {
+  point_blocks(N, kTile, [&](int64_t n0, int64_t nl) {
     EdgeTile<T> s;
     T phi[kTile];
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n0 = t * kTile, nl = std::min(kTile, N - n0);
-      for (int64_t q = 0; q < O; ++q)
-        for (int64_t l = 0; l < nl; ++l) out[q * N + n0 + l] = 0;
-      for (int64_t p = 0; p < a.I; ++p) {
-        sums_lanes<T, kTile>(a, p, n0, nl, z, zs_p, zs_n, s);
-        for (int64_t q = 0; q < O; ++q) {
-          sums_edge<T>(a, s, q, a.base ? a.wbt[p * O + q] : T(0), nl, phi);
-          T* o = out + q * N + n0;
+    for (int64_t q = 0; q < O; ++q)
+      for (int64_t l = 0; l < nl; ++l) out[q * N + n0 + l] = 0;
+    for (int64_t p = 0; p < a.I; ++p) {
+      sums_lanes<T, kTile>(a, p, n0, nl, z, zs_p, zs_n, s);
+      for (int64_t q = 0; q < O; ++q) {
+        sums_edge<T>(a, s, q, a.base ? a.wbt[p * O + q] : T(0), nl, phi);
+        T* o = out + q * N + n0;
 #pragma omp simd
-          for (int64_t l = 0; l < nl; ++l) o[l] += phi[l];
-        }
+        for (int64_t l = 0; l < nl; ++l) o[l] += phi[l];
       }
     }
   });
@@ -373,23 +361,20 @@ void sums_forward_lanes(const SumsArgs<T>& a, const T* z, int64_t zs_p, int64_t 
 template <typename T>
 void sums_backward_lanes(const SumsArgs<T>& a, const T* y, int64_t ys_q, int64_t ys_n, T* out) {
   const int64_t N = a.N, O = a.O;
-  at::parallel_for(0, (N + kTile - 1) / kTile, 1, [&](int64_t t0, int64_t t1) {
+  point_blocks(N, kTile, [&](int64_t n0, int64_t nl) {
     EdgeTile<T> s;
     T phi[kTile];
     std::vector<T> yb(O * kTile);
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n0 = t * kTile, nl = std::min(kTile, N - n0);
-      load_lanes<T>(y, ys_q, ys_n, n0, nl, O, yb.data());
-      for (int64_t p = 0; p < a.I; ++p) {
-        sums_lanes<T, kTile>(a, p, n0, nl, nullptr, 0, 0, s);
-        T* o = out + p * N + n0;
-        for (int64_t l = 0; l < nl; ++l) o[l] = 0;
-        for (int64_t q = 0; q < O; ++q) {
-          sums_edge<T>(a, s, q, a.base ? a.wbt[p * O + q] : T(0), nl, phi);
-          const T* yq = yb.data() + q * kTile;
+    load_block<T>(y, ys_q, ys_n, n0, nl, O, yb.data(), kTile, 1);
+    for (int64_t p = 0; p < a.I; ++p) {
+      sums_lanes<T, kTile>(a, p, n0, nl, nullptr, 0, 0, s);
+      T* o = out + p * N + n0;
+      for (int64_t l = 0; l < nl; ++l) o[l] = 0;
+      for (int64_t q = 0; q < O; ++q) {
+        sums_edge<T>(a, s, q, a.base ? a.wbt[p * O + q] : T(0), nl, phi);
+        const T* yq = yb.data() + q * kTile;
 #pragma omp simd
-          for (int64_t l = 0; l < nl; ++l) o[l] += yq[l] * phi[l];
-        }
+        for (int64_t l = 0; l < nl; ++l) o[l] += yq[l] * phi[l];
       }
     }
   });
@@ -398,33 +383,30 @@ void sums_backward_lanes(const SumsArgs<T>& a, const T* y, int64_t ys_q, int64_t
 template <typename T>
 void sums_adjoint_lanes(const SumsArgs<T>& a, const T* y, int64_t ys_q, int64_t ys_n, const T* z, int64_t zs_p,
                         int64_t zs_n, int64_t R, T* dtab, T* dwbt) {
-  const int64_t N = a.N, O = a.O;
+  const int64_t O = a.O;
   ThreadSums<T> tab(a.spline ? dtab : nullptr, R * O), wsum(a.base ? dwbt : nullptr, a.I * O);
-  at::parallel_for(0, (N + kTile - 1) / kTile, 1, [&](int64_t t0, int64_t t1) {
+  point_blocks(a.N, kTile, [&](int64_t n0, int64_t nl) {
     T* dt = tab.mine();
     T* dw = wsum.mine();
     EdgeTile<T> s;
     std::vector<T> yb(O * kTile);
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n0 = t * kTile, nl = std::min(kTile, N - n0);
-      load_lanes<T>(y, ys_q, ys_n, n0, nl, O, yb.data());
-      for (int64_t p = 0; p < a.I; ++p) {
-        sums_lanes<T, kTile>(a, p, n0, nl, z, zs_p, zs_n, s);
-        for (int64_t q = 0; q < O; ++q) {
-          const T* yq = yb.data() + q * kTile;
-          if (dt) {  // scattered point by point: points of a tile may share a block
-            T* col = dt + q;
-            for (int64_t l = 0; l < nl; ++l) {
-              T* c = col + s.row[l];
-              for (int64_t i = 0; i < a.nm; ++i) c[i * O] += s.c[i][l] * yq[l];
-            }
+    load_block<T>(y, ys_q, ys_n, n0, nl, O, yb.data(), kTile, 1);
+    for (int64_t p = 0; p < a.I; ++p) {
+      sums_lanes<T, kTile>(a, p, n0, nl, z, zs_p, zs_n, s);
+      for (int64_t q = 0; q < O; ++q) {
+        const T* yq = yb.data() + q * kTile;
+        if (dt) {  // scattered point by point: points of a tile may share a block
+          T* col = dt + q;
+          for (int64_t l = 0; l < nl; ++l) {
+            T* c = col + s.row[l];
+            for (int64_t i = 0; i < a.nm; ++i) c[i * O] += s.c[i][l] * yq[l];
           }
-          if (dw) {
-            T acc = 0;
+        }
+        if (dw) {
+          T acc = 0;
 #pragma omp simd reduction(+ : acc)
-            for (int64_t l = 0; l < nl; ++l) acc += s.cb[l] * yq[l];
-            dw[p * O + q] += acc;
-          }
+          for (int64_t l = 0; l < nl; ++l) acc += s.cb[l] * yq[l];
+          dw[p * O + q] += acc;
         }
       }
     }
