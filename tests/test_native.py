@@ -1,6 +1,7 @@
-"""The compiled CPU jet kernels (kanpde/models/csrc/kan_jet.cpp) against the pure-torch nodes
-they replace (_RowJet for wide layers, _EdgeJet for edge-by-edge layers): values and every
-gradient, for the shapes and options a PINN uses."""
+"""The compiled CPU kernels (kanpde/models/csrc/kan_jet.cpp, kan_sums.cpp) against the pure-torch
+nodes they replace (_RowJet for wide layers' jets, _EdgeJet for edge-by-edge layers' jets, the
+row products and the edge sums of nested autograd): values and every gradient, for the shapes
+and options a PINN uses."""
 from __future__ import annotations
 
 import pytest
@@ -223,6 +224,25 @@ def test_wide_layers_nested_autograd_in_the_sums_kernels(widths, base, k, grid, 
     got = nested_autograd(model, x, None, monkeypatch)
     assert len(calls) >= len(model.layers)  # every layer's forward went through the sums family
     ref = nested_autograd(model, x, "gather", monkeypatch)
+    assert_same(["u", "lap", "d_x"] + [n for n, _ in model.named_parameters()], got, ref, 1e-11)
+
+
+@pytest.mark.parametrize("widths, base, k, grid", [
+    ([2, 12, 9, 1], "silu", 3, 5),
+    ([3, 7, 33, 2], "tanh", 2, 20),
+])
+def test_compiled_row_products_in_nested_autograd(widths, base, k, grid, monkeypatch):
+    # where the sums kernels do not serve a wide layer (spline orders above 8), its nested
+    # autograd runs the row products (_spmm, _sddmm, _spmmt), compiled on CPU; torch's
+    # gathered-row products give the reference
+    monkeypatch.setattr(kan_mod.KANLayer, "_edgewise", lambda self: False)
+    monkeypatch.setattr(kan_mod, "_sums_kernels_for", lambda *a: None)
+    model, x = random_model(widths, grid, base, k, torch.float64, 5, 120, 1.1)
+    got, ref = nested_autograd(model, x, None, monkeypatch), nested_autograd(model, x, "gather", monkeypatch)
+    monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", None)
+    layer = model.layers[1]
+    loc, _ = layer._locate(torch.zeros(3, widths[1], dtype=x.dtype), layer._geometry())
+    assert loc.row_pattern(widths[2]).backend == "native"  # what the compiled run used
     assert_same(["u", "lap", "d_x"] + [n for n, _ in model.named_parameters()], got, ref, 1e-11)
 
 
