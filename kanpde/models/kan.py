@@ -1489,7 +1489,9 @@ class KANLayer(nn.Module):
 
     def _edgewise(self) -> bool:
         # edge by edge (fused _EdgeSpline on gathered rows, (N, in, out) edge values) unless the
-        # gathered rows get large; wide layers contract rows directly (no per-edge tensors)
+        # gathered rows get large; wide layers contract rows directly (no per-edge tensors): their
+        # jets always, their nested autograd where the compiled sums kernels do not serve
+        # (KANLayer.forward)
         return self.in_features * self.out_features * (self.spline_order + 1) <= 640
 
     def _table(self, geo: _Geometry, coef: torch.Tensor | None = None) -> torch.Tensor:

@@ -12,9 +12,11 @@
 //   sums_adjoint:  dtable[blk * (k + 1) + m, q] = sum_n y[q, n] z[p, n] m!/(m - r)! u^(m - r) ih^r,
 //                  dwb[q, p] = sum_n y[q, n] z[p, n] b^(r)(h)
 // No (O, I, N) planes are formed: each point's weights (spline powers and base derivative, times
-// z) are made once and its table rows, contiguous in q, stream through vectorised loops over q.
-// Points are split over torch's intra-op threads; the adjoint sums per thread, then in a fixed
-// order (ThreadSums), so results repeat for a thread count.
+// z) are made once per input, a tile of points at a time, and used at once.  Wide layers (O at
+// least two vectors) run vectorised over q, along the table rows; narrow ones over a tile of
+// points as the SIMD lanes (the "rows" and "lanes" kernels below).  Points are split over
+// torch's intra-op threads; the adjoint sums per thread, then in a fixed order (ThreadSums), so
+// results repeat for a thread count.  Needs GCC or Clang (vector types).
 
 #include <cstring>
 
@@ -172,8 +174,8 @@ inline void point_blocks(int64_t N, int64_t B, Fn block) {
   });
 }
 
-// Calls body(p, lanes, l0, nl) for every input p and tile of kRowTile points of the block
-// n0 .. n0 + nb (l0: the tile's first point within the block), the tile's weights formed first.
+// Calls body(p, l0, nl) for every input p and tile of kRowTile points of the block n0 .. n0 + nb
+// (l0: the tile's first point within the block), with the tile's weights for input p in s.
 template <typename T, typename Body>
 inline void row_block_inputs(const SumsArgs<T>& a, int64_t n0, int64_t nb, const T* z, int64_t zs_p, int64_t zs_n,
                              RowLanes<T>& s, Body body) {
