@@ -577,10 +577,11 @@ def _sums_kernels_for(t: torch.Tensor, k: int, base: str):
     """The compiled sums kernels (``sums_forward``, ``sums_backward``, ``sums_adjoint`` in
     ``csrc/kan_sums.cpp``) for a layer of spline order ``k`` and base activation ``base`` at
     tensors like ``t``, or ``None`` (then the torch ops run): CPU tensors of float32/float64,
-    ``k <= 8`` and a base activation the kernels know."""
+    ``k <= 8`` and a base activation the kernels know (also the jet kernels' conditions, see
+    :func:`_native_jet`)."""
     if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) or k > 8:
         return None
-    if _FORCE_BACKEND is not None or not (base == "none" or base in _BASE_KINDS):
+    if _FORCE_BACKEND is not None or not (base == "none" or base in _BASE_KINDS):  # tests pin torch
         return None
     from ._native import jet_kernels
     return jet_kernels()
@@ -1221,12 +1222,7 @@ def _native_jet(h: torch.Tensor, d: int, k: int):
     """The compiled kernels for this call, or ``None`` (then the torch nodes run):
     CPU tensors of float32/float64, ``1 <= d <= 4`` input dimensions, spline order ``k <= 8``,
     and a kernel that builds (:func:`kanpde.models._native.jet_kernels`)."""
-    if h.device.type != "cpu" or h.dtype not in (torch.float32, torch.float64) or not 1 <= d <= 4 or k > 8:
-        return None
-    if _FORCE_BACKEND is not None:  # tests pin the pure-torch products
-        return None
-    from ._native import jet_kernels
-    return jet_kernels()
+    return _sums_kernels_for(h, k, "none") if 1 <= d <= 4 else None
 
 
 def _planes(t: torch.Tensor) -> torch.Tensor:
