@@ -410,39 +410,6 @@ struct EdgeLanes {
   inline T dudh(int64_t l) const { return uniform ? ih0 : ih[l]; }
 };
 
-// b^(r)(x), r = 0..3, from x and v = sigma(x) (silu) or tanh(x) (tanh):
-//   silu: with s1 = s (1 - s), w = 1 - 2 s: x s, s + x s1, s1 (2 + x w), s1 (w (3 + x w) - 2 x s1);
-//   tanh: with t1 = 1 - t^2: t, t1, -2 t t1, -2 t1 (t1 - 2 t^2);  identity: x, 1, 0, 0.
-template <typename T, int KIND>
-inline void base_derivatives(T x, T v, T& b0, T& b1, T& b2, T& b3) {
-  if (KIND == kSilu) {
-    const T d = v - v * v, w = 1 - 2 * v, zw = x * w;
-    b0 = x * v; b1 = v + x * d; b2 = d * (2 + zw); b3 = d * (w * (3 + zw) - 2 * x * d);
-  } else if (KIND == kTanh) {
-    const T d = 1 - v * v;
-    b0 = v; b1 = d; b2 = -2 * v * d; b3 = -2 * d * (d - 2 * v * v);
-  } else {  // identity
-    b0 = x; b1 = 1; b2 = 0; b3 = 0;
-  }
-}
-
-// b^(R)(x) alone (the others are dropped once inlined)
-template <typename T, int KIND, int R>
-inline T base_derivative(T x, T v) {
-  T b[4];
-  base_derivatives<T, KIND>(x, v, b[0], b[1], b[2], b[3]);
-  return b[R];
-}
-
-// b[r][l] = b^(r)(z[l]), r = 0..3, over nl lanes (v: sigma(z) or tanh(z); unused for identity)
-template <typename T, int KIND>
-inline void base_tile(const T* z, const T* v, int64_t nl, T (*b)[kTile]) {
-  T *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
-#pragma omp simd
-  for (int64_t l = 0; l < nl; ++l)
-    base_derivatives<T, KIND>(z[l], KIND == kIdentity ? T(0) : v[l], b0[l], b1[l], b2[l], b3[l]);
-}
-
 template <typename T, int K>
 inline void edge_lanes(const EdgeArgs<T>& a, int64_t p, int64_t n0, int64_t nl, EdgeLanes<T>& e) {
   e.nl = nl;
@@ -457,9 +424,32 @@ inline void edge_lanes(const EdgeArgs<T>& a, int64_t p, int64_t n0, int64_t nl, 
   if (!a.base) return;
   const T* z = a.z + p * a.N + n0;
   const T* v = a.aux + p * a.N + n0;
-  if (a.kind == kSilu) base_tile<T, kSilu>(z, v, nl, e.b);
-  else if (a.kind == kTanh) base_tile<T, kTanh>(z, v, nl, e.b);
-  else base_tile<T, kIdentity>(z, v, nl, e.b);
+  T *b0 = e.b[0], *b1 = e.b[1], *b2 = e.b[2], *b3 = e.b[3];
+  if (a.kind == kSilu) {
+    // s = sigma(z), s1 = s (1 - s), w = 1 - 2 s: silu = z s, silu' = s + z s1,
+    // silu'' = s1 (2 + z w), silu''' = s1 (w (3 + z w) - 2 z s1)
+#pragma omp simd
+    for (int64_t l = 0; l < nl; ++l) {
+      const T x = z[l], sg = v[l], d = sg - sg * sg, w = 1 - 2 * sg, zw = x * w;
+      b0[l] = x * sg;
+      b1[l] = sg + x * d;
+      b2[l] = d * (2 + zw);
+      b3[l] = d * (w * (3 + zw) - 2 * x * d);
+    }
+  } else if (a.kind == kTanh) {
+    // t = tanh(z), t1 = 1 - t^2: derivatives t1, -2 t t1, -2 t1 (t1 - 2 t^2)
+#pragma omp simd
+    for (int64_t l = 0; l < nl; ++l) {
+      const T t = v[l], d = 1 - t * t;
+      b0[l] = t;
+      b1[l] = d;
+      b2[l] = -2 * t * d;
+      b3[l] = -2 * d * (d - 2 * t * t);
+    }
+  } else {  // identity
+#pragma omp simd
+    for (int64_t l = 0; l < nl; ++l) { b0[l] = z[l]; b1[l] = 1; b2[l] = 0; b3[l] = 0; }
+  }
 }
 
 // phi_{R0}, phi_{R0+1}, phi_{R0+2} of edge p -> q on a tile: the K + 1 table entries of each

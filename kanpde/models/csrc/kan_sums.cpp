@@ -32,7 +32,21 @@ struct SumsArgs {
   int64_t nm;  // spline terms per input, k + 1 - r
 };
 
-// cb[l] = z[l] b^(r)(x[l]) over nl lanes (base_derivative: kan_jet.cpp)
+// b^(r)(x), r <= 3, from x and v = sigma(x) (silu) or tanh(x) (tanh); the closed forms of edge_lanes
+template <typename T, int KIND, int R>
+inline T base_derivative(T x, T v) {
+  if (KIND == kSilu) {
+    const T d = v - v * v, w = 1 - 2 * v, zw = x * w;
+    return R == 0 ? x * v : R == 1 ? v + x * d : R == 2 ? d * (2 + zw) : d * (w * (3 + zw) - 2 * x * d);
+  }
+  if (KIND == kTanh) {
+    const T d = 1 - v * v;
+    return R == 0 ? v : R == 1 ? d : R == 2 ? -2 * v * d : -2 * d * (d - 2 * v * v);
+  }
+  return R == 0 ? x : R == 1 ? T(1) : T(0);  // identity
+}
+
+// cb[l] = z[l] b^(r)(x[l]) over nl lanes
 template <typename T, int KIND, int R>
 inline void base_lanes(const T* x, const T* v, const T* z, int64_t nl, T* cb) {
 #pragma omp simd
