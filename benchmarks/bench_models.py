@@ -195,10 +195,10 @@ def main(argv=None):
         ns, threads, grids, repeats = (2048, 16384), sorted({1, default_threads}), GRIDS, 7
     if args.repeats is not None:
         repeats = max(1, args.repeats)
-    from kanpde.models._native import jet_kernels, native_status
-    jet_kernels()  # compiled CPU jet kernel of wide KAN layers: built (once) before timing
+    from kanpde.models.kan import kernel_status, load_kernels
+    load_kernels()  # compiled CPU kernels of KAN layers: built (once) before timing
     print(f"torch {torch.__version__}, float64, CPU threads tested: {list(threads)}; {args.stat} of {repeats} "
-          f"repeats (3+ for the slowest); allocator tuned: {tuned}; compiled jet kernel: {native_status()}")
+          f"repeats (3+ for the slowest); allocator tuned: {tuned}; compiled jet kernel: {kernel_status()}")
     rows = run(ns, threads, grids, repeats)
     print()
     print(table(rows, grids))

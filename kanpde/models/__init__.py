@@ -2,12 +2,14 @@
 
 All three share the constructor style ``Model(widths, ...)``, expose ``n_params`` and can
 propagate input derivatives forward with ``forward_jet`` (see :mod:`kanpde.models.base`).
+The rest of kanpde knows models only through these public names and the protocols of
+:mod:`kanpde.models.base` (``GridAdaptive``, ``prepare_kernels``).
 """
 from __future__ import annotations
 
 import importlib
 
-from .base import Jet, Model, check_widths
+from .base import GridAdaptive, Jet, Model, UsesCompiledKernels, check_widths, prepare_kernels
 
 _LAZY = {
     "KAN": "kan", "KANLayer": "kan",
@@ -15,7 +17,7 @@ _LAZY = {
     "MLP": "mlp",
 }
 
-__all__ = ["Jet", "Model", "check_widths", *_LAZY]
+__all__ = ["Jet", "Model", "GridAdaptive", "UsesCompiledKernels", "check_widths", "prepare_kernels", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -1,5 +1,6 @@
-"""Pieces shared by every model: the :class:`Jet` container, argument checks and the
-:class:`Model` base class.
+"""Pieces shared by every model: the :class:`Jet` container, argument checks, the
+:class:`Model` base class and the protocols the rest of kanpde recognises models by
+(:class:`GridAdaptive`, :class:`UsesCompiledKernels`).
 
 A *jet* carries a batch of values together with their first derivatives and the diagonal
 of their Hessian with respect to the network inputs.  Every layer maps a jet to a jet in
@@ -10,9 +11,11 @@ This module imports nothing else from kanpde: a model is usable on its own.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import operator
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import nn
@@ -92,6 +95,19 @@ def check_int(value, name: str, minimum: int) -> int:
         raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_real(value, name: str, lo: float | None = None, hi: float | None = None) -> float:
+    """Return ``value`` as a ``float`` if it is a finite real number in ``[lo, hi]`` (either bound
+    optional); otherwise raise a ``TypeError``/``ValueError`` naming ``name``, the value and what
+    is allowed."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
+        allowed = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}" if lo is not None else "finite"
+        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
     return value
 
 
@@ -178,3 +194,33 @@ class Model(nn.Module):
         for layer in rest:
             jet = layer.forward_jet(jet)
         return jet
+
+
+@runtime_checkable
+class GridAdaptive(Protocol):
+    """A model whose basis lives on a grid that training may move and refine (the B-spline
+    KAN): ``grid_size`` intervals, ``update_grid(x)`` moves the knots to samples ``x`` of the
+    input keeping the function, ``refine(new_grid_size)`` extends the grid keeping the function
+    (it may replace parameter objects: make a new optimizer afterwards)."""
+
+    grid_size: int
+
+    def update_grid(self, x: torch.Tensor) -> None: ...
+
+    def refine(self, new_grid_size: int) -> object: ...
+
+
+@runtime_checkable
+class UsesCompiledKernels(Protocol):
+    """A model (or layer) with compiled kernels to build or load before it runs on
+    ``device`` (see :func:`prepare_kernels`)."""
+
+    def prepare_kernels(self, device: torch.device | str) -> None: ...
+
+
+def prepare_kernels(model: nn.Module, device: torch.device | str) -> None:
+    """Let every part of ``model`` that uses compiled kernels build or load them now, before a
+    timed run on ``device`` (a first build takes about a minute); a no-op for other models."""
+    for module in model.modules():
+        if isinstance(module, UsesCompiledKernels):
+            module.prepare_kernels(device)

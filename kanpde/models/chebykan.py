@@ -23,6 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .activations import ACTIVATIONS
 from .base import Jet, Model, check_dtype, check_int
 
 __all__ = ["chebyshev_basis", "ChebyKANLayer", "ChebyKAN"]
@@ -139,11 +140,9 @@ class ChebyKANLayer(nn.Module):
         ``order``, each ``(N, in, degree)``; ``s1 = ds/dh`` and ``s2 = d2s/dh2`` are
         ``(N, in)`` or ``None`` when ``order`` does not need them.
         """
-        s = torch.tanh(h)
-        basis = [b[..., 1:] for b in chebyshev_basis(s, self.degree, order)]
-        s1 = 1 - s * s if order >= 1 else None
-        s2 = -2 * s * s1 if order >= 2 else None
-        return basis, s1, s2
+        ds = ACTIVATIONS["tanh"].derivatives(h, order) + [None] * (2 - order)
+        basis = [b[..., 1:] for b in chebyshev_basis(ds[0], self.degree, order)]
+        return basis, ds[1], ds[2]
 
     # Derivative tensors are handled "direction-major": the Jet's (N, m, d) grad is used as its
     # (d, N, m) permutation, which this module keeps contiguous, so that broadcasts run over

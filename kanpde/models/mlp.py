@@ -4,94 +4,34 @@
 Dense(32, 1)``: learnable linear maps with a fixed activation between them and none after the
 last layer.  Weights start Glorot-normal (``N(0, 2 / (in + out))``), biases at zero.
 
-Every activation is given with its first two derivatives in closed form, so a layer maps a
+Every activation comes with its derivatives in closed form (:mod:`kanpde.models.activations`,
+the table every model shares), so a layer maps a
 jet (value, gradient, Hessian diagonal) to a jet exactly: for ``z = W h + b`` and ``y = sigma(z)``
 
     grad y = sigma'(z) (W grad h),   hess_diag y = sigma''(z) (W grad h)^2 + sigma'(z) (W hess_diag h).
 """
 from __future__ import annotations
 
-import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .activations import ACTIVATIONS, activation
 from .base import Jet, Model, check_dtype, check_int
 
-__all__ = ["ACTIVATIONS", "DenseLayer", "MLP"]
+__all__ = ["MLP_ACTIVATIONS", "DenseLayer", "MLP"]
 
-_SQRT_HALF = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-# Each entry maps z and an order (0, 1, 2) to (sigma(z), sigma'(z) or None, sigma''(z) or None).
-_JetFn = Callable[[torch.Tensor, int], tuple]
+#: the activations an MLP can use (formulas and derivatives: :mod:`kanpde.models.activations`)
+MLP_ACTIVATIONS = ("tanh", "sin", "silu", "gelu", "sigmoid")
 
 
-def _tanh_jet(z, order):
-    t = torch.tanh(z)
-    d1 = 1 - t * t if order >= 1 else None
-    d2 = -2 * t * d1 if order >= 2 else None
-    return t, d1, d2
-
-
-def _sin_jet(z, order):
-    s = torch.sin(z)
-    d1 = torch.cos(z) if order >= 1 else None
-    d2 = -s if order >= 2 else None
-    return s, d1, d2
-
-
-def _sigmoid_jet(z, order):
-    sg = torch.sigmoid(z)
-    d1 = sg * (1 - sg) if order >= 1 else None
-    d2 = d1 * (1 - 2 * sg) if order >= 2 else None
-    return sg, d1, d2
-
-
-def _silu_jet(z, order):
-    # silu = z sigma(z); silu' = sigma (1 + z (1 - sigma)); silu'' = sigma (1 - sigma) (2 + z (1 - 2 sigma))
-    sg = torch.sigmoid(z)
-    y = z * sg
-    d1 = sg * (1 + z * (1 - sg)) if order >= 1 else None
-    d2 = sg * (1 - sg) * (2 + z * (1 - 2 * sg)) if order >= 2 else None
-    return y, d1, d2
-
-
-def _gelu_jet(z, order):
-    # exact gelu = z Phi(z); gelu' = Phi + z phi; gelu'' = phi (2 - z^2)
-    cdf = 0.5 * (1 + torch.erf(z * _SQRT_HALF))
-    y = z * cdf
-    d1 = d2 = None
-    if order >= 1:
-        pdf = _INV_SQRT_2PI * torch.exp(-0.5 * z * z)
-        d1 = cdf + z * pdf
-        if order >= 2:
-            d2 = pdf * (2 - z * z)
-    return y, d1, d2
-
-
-#: name -> (forward function, jet function) of every supported activation
-ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], _JetFn]] = {
-    "tanh": (torch.tanh, _tanh_jet),
-    "sin": (torch.sin, _sin_jet),
-    "silu": (F.silu, _silu_jet),
-    "gelu": (F.gelu, _gelu_jet),
-    "sigmoid": (torch.sigmoid, _sigmoid_jet),
-}
-
-
-def _check_activation(activation, allow_none: bool) -> str | None:
-    if activation is None and allow_none:
+def _check_activation(name, allow_none: bool) -> str | None:
+    if name is None and allow_none:
         return None
-    if not isinstance(activation, str):
-        raise TypeError(f"activation must be one of {sorted(ACTIVATIONS)}"
-                        f"{' or None' if allow_none else ''}, got {activation!r}")
-    name = activation.lower()
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    return name
+    what = "activation" + (" (or None)" if allow_none else "")
+    return activation(name, MLP_ACTIVATIONS, what)
 
 
 class DenseLayer(nn.Module):
@@ -132,7 +72,7 @@ class DenseLayer(nn.Module):
         z = F.linear(h, self.weight, self.bias)
         if self.activation is None:
             return z
-        return ACTIVATIONS[self.activation][0](z)
+        return ACTIVATIONS[self.activation].function(z)
 
     # Derivative tensors are handled "direction-major": the Jet's (N, m, d) grad is used as its
     # (d, N, m) permutation, which this module keeps contiguous.  Then W applies to all d
@@ -146,12 +86,13 @@ class DenseLayer(nn.Module):
         if self.activation is None:
             y, grad, hess = z, gz, hz
         else:
-            y, d1, d2 = ACTIVATIONS[self.activation][1](z, order)
+            ds = ACTIVATIONS[self.activation].derivatives(z, order)
+            y = ds[0]
             grad = hess = None
             if order >= 1:
-                grad = d1 * gz
+                grad = ds[1] * gz
             if order >= 2:
-                hess = d2 * (gz * gz) if hz is None else torch.addcmul(d1 * hz, d2, gz * gz)
+                hess = ds[2] * (gz * gz) if hz is None else torch.addcmul(ds[1] * hz, ds[2], gz * gz)
         return Jet(y, _from_dmajor(grad), _from_dmajor(hess))
 
     def forward_jet(self, jet: Jet) -> Jet:

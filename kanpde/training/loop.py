@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from .. import __version__, io, metrics, operators, runtime
-from ..models._native import jet_kernels
-from ..models.kan import KANLayer
+from ..models import prepare_kernels
 from .lbfgs import AVAILABLE as LBFGS_AVAILABLE, LBFGS
 from .options import SolveOptions, Stage
 
@@ -389,10 +388,9 @@ class _Trainer:
     # ------------------------------------------------------------------ main loop
     def run(self, resume: bool = False) -> Result:
         o = self.opts
-        if self.device.type == "cpu" and any(isinstance(m, KANLayer) for m in self.model.modules()):
-            # load (on a machine's first use: build and announce) the compiled CPU kernels here,
-            # so a one-off build is not counted as training time
-            jet_kernels()
+        # load (on a machine's first use: build and announce) compiled kernels here, so a one-off
+        # build is not counted as training time
+        prepare_kernels(self.model, self.device)
         start = time.perf_counter()
         self.model.to(device=self.device, dtype=self.dtype)
         self._cond_weights = self._weights()

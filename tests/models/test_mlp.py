@@ -1,61 +1,18 @@
-"""MLP: activations and their derivatives, forward jets against nested autograd, Glorot
-initialisation, parameter counts, fitting, serialisation and argument checks."""
+"""MLP: forward jets against nested autograd, Glorot initialisation, parameter counts, fitting,
+serialisation and argument checks (its activations: tests/models/test_activations.py)."""
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call
 
-from helpers import (JetOf, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match, autograd_jet,
-                     fit_lbfgs)
 from kanpde.models import MLP, Jet
-from kanpde.models.mlp import ACTIVATIONS, DenseLayer
+from kanpde.models.mlp import MLP_ACTIVATIONS, DenseLayer
+from tests.helpers import (JetOf, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match,
+                           autograd_jet, fit_lbfgs)
 
 F64 = torch.float64
-NAMES = ["tanh", "sin", "silu", "gelu", "sigmoid"]
-
-
-# ---------------------------------------------------------------- activations
-
-def _closed_forms(name, z):
-    """sigma, sigma', sigma'' written independently of kanpde."""
-    if name == "tanh":
-        sech2 = 1 / torch.cosh(z) ** 2
-        return torch.tanh(z), sech2, -2 * torch.tanh(z) * sech2
-    if name == "sin":
-        return torch.sin(z), torch.cos(z), -torch.sin(z)
-    e = torch.exp(-z)
-    sig = 1 / (1 + e)
-    if name == "sigmoid":
-        return sig, e / (1 + e) ** 2, e * (e - 1) / (1 + e) ** 3
-    if name == "silu":
-        d1 = sig + z * e / (1 + e) ** 2
-        d2 = 2 * e / (1 + e) ** 2 + z * e * (e - 1) / (1 + e) ** 3
-        return z * sig, d1, d2
-    phi = torch.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-    cdf = 0.5 * torch.erfc(-z / math.sqrt(2))
-    return z * cdf, cdf + z * phi, (2 - z * z) * phi
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_activation_jets_match_closed_forms(name):
-    z = torch.linspace(-6, 6, 241, dtype=F64)
-    forward, jet = ACTIVATIONS[name]
-    y, d1, d2 = jet(z, 2)
-    s, s1, s2 = _closed_forms(name, z)
-    assert_close(forward(z), s, tol=1e-12)
-    assert_close(y, s, tol=1e-12)
-    assert_close(d1, s1, tol=1e-12)
-    assert_close(d2, s2, tol=1e-12)
-    y0, n1, n2 = jet(z, 0)
-    assert n1 is None and n2 is None and torch.equal(y0, y)
-
-
-def test_gelu_is_exact_erf_form():
-    z = torch.linspace(-3, 3, 61, dtype=F64)
-    assert_close(ACTIVATIONS["gelu"][0](z), F.gelu(z, approximate="none"), tol=1e-14)
-    assert (ACTIVATIONS["gelu"][0](z) - F.gelu(z, approximate="tanh")).abs().max() > 1e-5
+NAMES = list(MLP_ACTIVATIONS)
 
 
 # ---------------------------------------------------------------- values

@@ -240,13 +240,23 @@ def test_dirichlet_values_ride_on_the_collocation_jet_pass():
         assert len(parts) == 2 and "residual" in parts and all(v > 0 for v in parts.values())
 
 
-def test_compiled_kernels_are_loaded_before_the_clock_starts(monkeypatch):
+class SlowToPrepareKAN(KAN):
+    """A KAN whose compiled kernels take half a second to prepare (a first build takes a minute)."""
+
+    prepared: list = []
+
+    def prepare_kernels(self, device):
+        self.prepared.append(str(device))
+        time.sleep(0.5)
+
+
+def test_compiled_kernels_are_prepared_before_the_clock_starts():
     # a machine's first KAN run builds the CPU kernels (about a minute): that must not count as
-    # training time, so the trainer loads them before it starts timing; MLP runs never load them
-    import kanpde.training.loop as loop
-    calls = []
-    monkeypatch.setattr(loop, "jet_kernels", lambda: calls.append(1) or time.sleep(0.5))
-    res = kanpde.solve(Poisson1D(), KAN([1, 4, 1], grid_size=5), stages=lbfgs(2), seed=0, **FAST)
-    assert calls == [1] and res.history["time_s"][-1] < 0.5
-    kanpde.solve(Poisson1D(), MLP([1, 4, 1]), stages=lbfgs(2), seed=0, **FAST)
-    assert calls == [1]
+    # training time, so the trainer asks the model to prepare them (kanpde.models.prepare_kernels,
+    # the UsesCompiledKernels protocol) before it starts timing; an MLP has nothing to prepare
+    from kanpde.models import UsesCompiledKernels
+    model = SlowToPrepareKAN([1, 4, 1], grid_size=5)
+    res = kanpde.solve(Poisson1D(), model, stages=lbfgs(2), seed=0, **FAST)
+    assert model.prepared == ["cpu"] and res.history["time_s"][-1] < 0.5
+    assert isinstance(KAN([1, 2, 1]).layers[0], UsesCompiledKernels)
+    assert not any(isinstance(m, UsesCompiledKernels) for m in MLP([1, 4, 1]).modules())

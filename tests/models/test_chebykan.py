@@ -8,7 +8,7 @@ import torch
 from numpy.polynomial import chebyshev as npcheb
 from torch.func import functional_call
 
-from helpers import (JetOf, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match, autograd_jet,
+from tests.helpers import (JetOf, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match, autograd_jet,
                      fit_lbfgs)
 from kanpde.models import ChebyKAN, Jet
 from kanpde.models.chebykan import ChebyKANLayer, chebyshev_basis

@@ -1,28 +1,29 @@
 """Optional compiled CPU kernels (C++, built on first use with ``torch.utils.cpp_extension``).
 
 ``csrc/kan_jet.cpp`` and ``csrc/kan_sums.cpp`` hold these kernels, each the compiled form of a
-pure-torch node in :mod:`kanpde.models.kan` that it replaces on CPU:
+pure-torch node of :mod:`kanpde.models.kan` that it replaces on CPU (where, is decided in
+:mod:`~kanpde.models.kan.dispatch`):
 
-- ``forward``/``backward``: the second-order jet of a *wide* layer (:class:`~kanpde.models.kan._RowJet`),
+- ``forward``/``backward``: the second-order jet of a *wide* layer (:class:`~kanpde.models.kan.jets.RowJet`),
   a row product per channel (value, gradient and Hessian-diagonal channels), done in one pass
   per point instead of a CSR product plus elementwise passes over ``(N, channels, in, k + 2)``
   temporaries;
 - ``edge_forward``/``edge_backward``: the second-order jet of an *edge-by-edge* (narrow) layer
-  (:class:`~kanpde.models.kan._EdgeJet`), with a tile of points as the SIMD lanes, so no
+  (:class:`~kanpde.models.kan.jets.EdgeJet`), with a tile of points as the SIMD lanes, so no
   ``(out, in, N)`` planes are formed;
 - ``planar_adjoint``: the table adjoint of narrow layers' edge splines in nested autograd
-  (:func:`~kanpde.models.kan._planar_adjoint`);
+  (:func:`~kanpde.models.kan.planar.table_adjoint`);
 - ``row_spmm``, ``row_sddmm``, ``row_spmmt``: the three row-sparse products of wide layers'
-  nested autograd (:func:`~kanpde.models.kan._spmm` and its partners), vectorised over the
+  nested autograd (:func:`~kanpde.models.kan.rows.spmm` and its partners), vectorised over the
   output columns, instead of a CSR product and chunked gathers with ``bmm``, where the sums
   kernels do not serve;
 - ``sums_forward``, ``sums_backward``, ``sums_adjoint`` (``csrc/kan_sums.cpp``): the three
-  contractions of the edge-sums family (:class:`~kanpde.models.kan._SumsF`, ``_SumsB``,
-  ``_SumsT``) that nested autograd through every layer runs, formed point by point from
+  contractions of the edge-sums family (:class:`~kanpde.models.kan.nested.SumsForward`,
+  ``SumsBackward``, ``SumsAdjoint``) that nested autograd through every layer runs, formed point by point from
   the located inputs with no ``(out, in, N)`` planes.
 
 All run with torch's intra-op threads and repeat their results for a thread count.
-:func:`jet_kernels` compiles them once (about a minute; cached in torch's extension directory,
+`load_kernels` compiles them once (about a minute; cached in torch's extension directory,
 ``TORCH_EXTENSIONS_DIR``, one build per CPU type, torch installation and kernel source, see
 :func:`_build_name`) and returns the module, or ``None`` when it cannot be built (no C++
 compiler or ``ninja``), or when the environment variable ``KANPDE_NATIVE`` is ``0``.  Without
@@ -38,7 +39,7 @@ import platform
 import sys
 import warnings
 
-__all__ = ["jet_kernels", "native_status"]
+__all__ = ["load_kernels", "kernel_status"]
 
 #: compiled as one translation unit, in this order (kan_sums.cpp uses kan_jet.cpp's helpers)
 _SOURCES = [pathlib.Path(__file__).with_name("csrc") / name for name in ("kan_jet.cpp", "kan_sums.cpp")]
@@ -65,7 +66,7 @@ def _build_name() -> str:
     return "kanpde_kan_jet_" + hashlib.sha1(ident.encode()).hexdigest()[:10]
 
 
-def native_status() -> str:
+def kernel_status() -> str:
     """``"loaded"``, ``"disabled"`` (``KANPDE_NATIVE=0``), ``"not tried"`` or why the build
     failed."""
     if os.environ.get("KANPDE_NATIVE", "1") == "0":
@@ -75,7 +76,7 @@ def native_status() -> str:
     return "loaded" if _state["module"] is not None else f"unavailable: {_state.get('error', '?')}"
 
 
-def jet_kernels():
+def load_kernels():
     """The compiled kernels (one extension module with every kernel of the module docstring),
     or ``None``.  The first call of a process may compile them."""
     if os.environ.get("KANPDE_NATIVE", "1") == "0":

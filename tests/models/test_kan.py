@@ -14,11 +14,11 @@ import scipy.special
 import torch
 from torch.func import functional_call
 
-from helpers import fit_lbfgs
+from tests.helpers import fit_lbfgs
 
-import kanpde.models.kan as kan_mod
 from kanpde.models.base import Jet, Model
-from kanpde.models.kan import KAN, KANLayer, interval_polynomials
+from kanpde.models.kan import (KAN, KANLayer, force_backend, interval_polynomials, kernel_calls, kernel_status,
+                               load_kernels, uniform_knots)
 
 F64 = torch.float64
 
@@ -99,22 +99,25 @@ def autograd_jet(model, x):
     return u, torch.stack(grads, 1), torch.stack(hess, 1)
 
 
-@pytest.fixture(params=["edge", "edge-torch", "row-gather", "row-csr", "row-native"])
-def path(request, monkeypatch):
+#: force_backend settings of each contraction path
+PATHS = {
+    "edge": {},                                                     # compiled edge jets where they build
+    "edge-torch": {"kernels": "torch", "row_products": "gather"},   # no compiled kernel at all
+    "row-gather": {"kernels": "torch", "layout": "rows", "row_products": "gather"},
+    "row-csr": {"kernels": "torch", "layout": "rows", "row_products": "csr"},
+    "row-native": {"layout": "rows"},                               # compiled row jets and products
+}
+
+
+@pytest.fixture(params=list(PATHS))
+def path(request):
     """Run a test through each contraction path: edge by edge (second-order jets in the compiled
     kernel where it builds, or in torch), and the row product on gathered rows, as a CSR sparse
     product, or (second-order jets) in the compiled kernel."""
-    if request.param == "edge-torch":
-        monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", "gather")  # no compiled kernel either
-    elif request.param != "edge":
-        monkeypatch.setattr(KANLayer, "_edgewise", lambda self: False)
-        if request.param == "row-native":
-            from kanpde.models._native import jet_kernels, native_status
-            if jet_kernels() is None:
-                pytest.skip(f"compiled jet kernel: {native_status()}")
-        else:
-            monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", request.param.split("-")[1])
-    return request.param
+    if request.param == "row-native" and load_kernels() is None:
+        pytest.skip(f"compiled kernels: {kernel_status()}")
+    with force_backend(**PATHS[request.param]):
+        yield request.param
 
 
 # ----------------------------------------------------------------------------- B-spline basis
@@ -127,7 +130,7 @@ def test_partition_of_unity_uniform_and_adapted(k):
     torch.testing.assert_close(b.sum(-1), torch.ones(500, 2, dtype=F64), rtol=0, atol=1e-13)
     assert b.min() >= -1e-14
     layer.update_grid(rand(300, 2, -0.3, 0.9, seed=3) ** 3)
-    assert not layer._geometry().uniform
+    assert not layer.grid_is_uniform
     lo, hi = layer.grid[:, k], layer.grid[:, k + 7]
     dense = layer.basis_matrix(lo + (hi - lo) * rand(400, 2, 0, 1, seed=4))
     assert dense.shape == (400, 2, 7 + k)
@@ -149,7 +152,7 @@ def test_spline_reproduces_polynomials_with_derivatives(k, poly, uniform):
     knots = (torch.linspace(-1 - k * 2 / g, 1 + k * 2 / g, g + 2 * k + 1, dtype=F64) if uniform
              else nonuniform_knots(g, k, seed=5))
     model = polynomial_kan(knots, k, poly)
-    assert model.layers[0]._geometry().uniform == uniform
+    assert model.layers[0].grid_is_uniform == uniform
     x = torch.cat([rand(200, 1, -1, 1), torch.tensor([[-3.0], [-1.0], [0.0], [1.0], [2.5]], dtype=F64)])
     u, grad, hess = autograd_jet(model, x)
     torch.testing.assert_close(u[:, 0], poly_eval(poly, x[:, 0]), rtol=1e-12, atol=1e-12)
@@ -284,12 +287,17 @@ def test_fused_edge_jet_backward_all_channels(activation, k, uniform):
 
 
 @pytest.mark.parametrize("wide", [False, True])
-def test_fused_edge_jet_gradcheck(wide, monkeypatch):
+def test_fused_edge_jet_gradcheck(wide):
     """The written-out backward of the fused jets (edge by edge, and the wide layers' row
     product) against finite differences (inputs and every parameter; the jet is differentiable
     once).  ``wide``: every layer after the first takes the row-product path."""
-    if wide:
-        monkeypatch.setattr(KANLayer, "_edgewise", lambda self: False)
+    with force_backend(layout="rows" if wide else "auto"), kernel_calls() as calls:
+        check_jet_gradients()
+    kind = "row_jet" if wide else "edge_jet"
+    assert calls[f"{kind}/compiled"] + calls[f"{kind}/torch"] > 0
+
+
+def check_jet_gradients():
     model = randomize(KAN([2, 3, 2, 1], grid_size=4, dtype=F64, seed=1), scale=0.3)
     names = [name for name, _ in model.named_parameters()]
 
@@ -307,16 +315,17 @@ def test_fused_edge_jet_gradcheck(wide, monkeypatch):
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-7)
 
 
-def test_backends_agree(monkeypatch):
+def test_backends_agree():
     model = randomize(KAN([2, 24, 24, 1], grid_size=5, dtype=F64, seed=9), scale=0.2)
     x = rand(64, 2, seed=10)
     out = {}
     for backend in ("gather", "csr"):
-        monkeypatch.setattr(kan_mod, "_FORCE_BACKEND", backend)
-        jet = model.forward_jet(x)
-        loss = (jet.hess_diag.sum(-1) ** 2).mean()
-        out[backend] = (jet.hess_diag, torch.autograd.grad(loss, list(model.parameters()), allow_unused=True,
-                                                            materialize_grads=True))
+        with force_backend("torch", row_products=backend), kernel_calls() as calls:
+            jet = model.forward_jet(x)
+            loss = (jet.hess_diag.sum(-1) ** 2).mean()
+            out[backend] = (jet.hess_diag, torch.autograd.grad(loss, list(model.parameters()), allow_unused=True,
+                                                                materialize_grads=True))
+        assert calls[f"row_product/{backend}"] > 0  # the wide layer's products ran on that backend
     torch.testing.assert_close(out["gather"][0], out["csr"][0], rtol=1e-12, atol=1e-12)
     for a, b in zip(out["gather"][1], out["csr"][1]):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
@@ -332,7 +341,7 @@ def test_refine_nested_is_exact_and_replaces_parameters():
     assert model.refine(10) is model
     assert model.grid_size == 10 and all(layer.grid_size == 10 for layer in model.layers)
     assert model.layers[0].spline_weight is not old and model.layers[0].spline_weight.shape == (3, 2, 13)
-    assert model.layers[0].grid.shape == (2, 17) and model.layers[0]._geometry().uniform
+    assert model.layers[0].grid.shape == (2, 17) and model.layers[0].grid_is_uniform
     assert model.state_dict()["layers.0.spline_weight"].shape == (3, 2, 13)
     torch.testing.assert_close(model(x), before, rtol=0, atol=1e-12)
     torch.testing.assert_close(model(outside), before_out, rtol=1e-10, atol=1e-10)
@@ -351,7 +360,7 @@ def test_refine_adapted_grid_nested_and_non_nested():
     model.update_grid(samples)
     before = model(samples)
     model.refine(8)
-    assert not model.layers[0]._geometry().uniform
+    assert not model.layers[0].grid_is_uniform
     torch.testing.assert_close(model(samples), before, rtol=0, atol=1e-11)
     model.refine(11)  # not nested: least squares, close but not exact
     err = (model(samples) - before).abs().max() / before.abs().max()
@@ -366,7 +375,7 @@ def test_update_grid_exact_for_polynomial_edges():
     samples = rand(500, 1, -0.4, 0.9, seed=4) ** 2
     model.update_grid(samples)
     layer = model.layers[0]
-    assert not layer._geometry().uniform
+    assert not layer.grid_is_uniform
     lo, hi = layer.grid[0, 3].item(), layer.grid[0, 3 + 5].item()
     assert lo == pytest.approx(samples.min().item()) and hi == pytest.approx(samples.max().item())
     x = rand(100, 1, lo, hi, seed=5)
@@ -570,23 +579,6 @@ def _nested(fn, z, order):
     return out.detach()
 
 
-@pytest.mark.parametrize("name,fn", [("silu", lambda z: z * torch.sigmoid(z)), ("tanh", torch.tanh),
-                                     ("identity", None)])
-def test_base_derivatives_all_orders_match_autograd(name, fn):
-    z = torch.linspace(-6, 6, 101, dtype=F64)
-    ds = kan_mod._base_derivatives(name, z, 6)
-    assert len(ds) == 7
-    for r, d in enumerate(ds):
-        want = _nested(fn, z, r) if fn is not None else [z, torch.ones_like(z)][r] if r < 2 else torch.zeros_like(z)
-        torch.testing.assert_close(d, want, rtol=1e-12, atol=1e-12)
-    # asking for fewer orders gives the same leading ones
-    for order in (0, 1, 2):
-        low = kan_mod._base_derivatives(name, z, order)
-        assert len(low) == order + 1
-        for a, b in zip(low, ds):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
-
-
 def test_fourth_derivative_by_nested_autograd():
     """Four nested autograd passes through a KAN: the spline part (a cubic) contributes nothing
     to the 4th derivative inside an interval, so it equals w_b * silu''''(x) exactly (closed
@@ -635,11 +627,12 @@ def test_wide_layer_jet_every_base_activation(activation):
     """The row-product jet (base weights folded into the table as one more row per block) for
     each base branch, against nested autograd, values and parameter gradients."""
     model = randomize(KAN([2, 24, 24, 1], grid_size=6, base_activation=activation, dtype=F64, seed=9), scale=0.2)
-    assert not model.layers[1]._edgewise()
     model.update_grid(rand(300, 2, -0.9, 0.9, seed=1))
     x = rand(25, 2, -1.1, 1.1, seed=2)
     u, grad, hess = autograd_jet(model, x)
-    jet = model.forward_jet(x)
+    with kernel_calls() as calls:
+        jet = model.forward_jet(x)
+    assert calls["row_jet/compiled"] + calls["row_jet/torch"] == 1  # the 24x24 layer is a wide one
     scale = max(1.0, hess.abs().max().item())
     torch.testing.assert_close(jet.value, u, rtol=0, atol=1e-12 * max(1.0, u.abs().max().item()))
     torch.testing.assert_close(jet.grad, grad, rtol=0, atol=1e-11 * scale)
@@ -677,9 +670,9 @@ def test_float32_model_converted_to_float64_keeps_an_exactly_uniform_grid():
         m32 = [layer.grid.clone() for layer in m.layers]
         m.double()
         for layer, g32 in zip(m.layers, m32):
-            assert layer.grid.dtype == torch.float64 and layer._geometry().uniform
+            assert layer.grid.dtype == torch.float64 and layer.grid_is_uniform
             assert (layer.grid - g32.double()).abs().max() <= 4 * torch.finfo(torch.float32).eps * (hi - lo)
-            ref = kan_mod._uniform_knots(float(g32[0, 3]), float(g32[0, 10]), 7, 3, dtype=torch.float64)
+            ref = uniform_knots(float(g32[0, 3]), float(g32[0, 10]), 7, 3, dtype=torch.float64)
             assert torch.equal(layer.grid[0], ref)
     ref = KAN([2, 5, 1], grid_size=7, seed=0, dtype=torch.float64)
     conv = KAN([2, 5, 1], grid_size=7, seed=0).double()
@@ -689,7 +682,7 @@ def test_float32_model_converted_to_float64_keeps_an_exactly_uniform_grid():
     before = [layer.grid.clone() for layer in adapted.layers]
     adapted.double()
     assert all(torch.equal(layer.grid, b.double()) for layer, b in zip(adapted.layers, before))
-    assert not adapted.layers[0]._geometry().uniform
+    assert not adapted.layers[0].grid_is_uniform
 
 
 def test_an_empty_batch_gives_empty_outputs_on_every_path(path):
