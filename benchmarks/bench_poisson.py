@@ -17,9 +17,8 @@ import argparse
 import math
 
 import torch
-from hydra import compose, initialize_config_dir
 
-from kanpde.cli import _register, build, config_dir
+from kanpde.cli import build, compose
 from kanpde.training import solve
 
 ROWS = [
@@ -39,9 +38,8 @@ def first_time_below(history, threshold):
 
 
 def run(overrides, budget_s, eval_every):
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("config", overrides=[*overrides, "progress=false", f"eval.every={eval_every}",
-                                           f"stop.max_time_s={budget_s}", "eval.n_points=4096"])
+    cfg = compose([*overrides, "progress=false", f"eval.every={eval_every}", f"stop.max_time_s={budget_s}",
+                   "eval.n_points=4096"])
     problem, model, options = build(cfg)
     result = solve(problem, model, options=options, plots=False)
     return result
@@ -64,7 +62,6 @@ def main():
     except (ValueError, IndexError):
         ap.error(f"--rows must be comma-separated numbers in 0..{len(ROWS) - 1}, got {args.rows!r}")
     torch.set_num_threads(args.threads)
-    _register()
     budget = args.budget or (30.0 if args.quick else 120.0)
     print(f"# bench_poisson: paper's Poisson problem, float64, {args.threads} threads, "
           f"budget {budget:.0f} s training time per row, torch {torch.__version__}")

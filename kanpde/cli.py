@@ -11,62 +11,26 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
-from .training.options import SolveOptions, Stage
+from .training.options import SolveOptions
 
-__all__ = ["main", "KanpdeConfig", "build", "config_dir"]
-
-
-@dataclass
-class OptimConfig:
-    stages: List[Stage] = field(default_factory=lambda: [Stage()])
-    weights: Dict[str, float] = field(default_factory=dict)
-    grid_update_every: int = 0
-    grid_update_until: int = 0
+__all__ = ["main", "KanpdeConfig", "build", "compose", "options_from_config", "config_dir"]
 
 
 @dataclass
-class SamplerConfig:
-    method: str = "sobol"
-    n_interior: int = 2500
-    n_boundary: int = 400
-    resample_every: int = 0
-
-
-@dataclass
-class EvalConfig:
-    every: int = 50
-    n_points: int = 10000
-
-
-@dataclass
-class StopConfig:
-    target_rel_l2: Optional[float] = None
-    plateau_patience: int = 0
-    max_time_s: Optional[float] = None
-
-
-@dataclass
-class KanpdeConfig:
-    """Typed schema of the whole configuration (problem and model are free-form ``_target_``
-    nodes; their keys are checked by the classes they build)."""
+class KanpdeConfig(SolveOptions):
+    """Typed schema of the whole configuration: the run settings of :class:`SolveOptions` (one
+    definition for the CLI and ``kanpde.solve``, same names and defaults) plus the problem and
+    the model (free-form ``_target_`` nodes whose keys the classes they build check), and the
+    run-folder switches ``resume`` and ``plots``."""
 
     problem: Any = None
     model: Any = None
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    stop: StopConfig = field(default_factory=StopConfig)
-    seed: int = 0
-    dtype: str = "float64"
-    device: str = "auto"
-    derivatives: str = "auto"
     resume: bool = False
     plots: bool = True
-    progress: bool = True
 
 
 def config_dir() -> str:
@@ -78,6 +42,27 @@ def config_dir() -> str:
     raise FileNotFoundError(f"kanpde's configuration folder was not found next to {here}; reinstall kanpde")
 
 
+def compose(overrides=()):
+    """The configuration ``kanpde <overrides>`` runs with, composed without running it (for
+    scripts and tests; ``build(compose([...]))`` gives its problem, model and options)."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    _register()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def options_from_config(cfg) -> SolveOptions:
+    """The :class:`SolveOptions` part of a composed config, validated."""
+    from omegaconf import DictConfig, OmegaConf
+
+    values = {}
+    for f in fields(SolveOptions):
+        node = cfg[f.name]
+        values[f.name] = OmegaConf.to_object(node) if isinstance(node, DictConfig) else node
+    return SolveOptions.from_kwargs(**values)
+
+
 def build(cfg) -> tuple[Any, Any, SolveOptions]:
     """Instantiate the problem, the model and the options from a composed config."""
     import torch
@@ -85,7 +70,7 @@ def build(cfg) -> tuple[Any, Any, SolveOptions]:
     from omegaconf import OmegaConf
 
     problem_cfg = OmegaConf.to_container(cfg.problem, resolve=True)
-    if not isinstance(problem_cfg, dict) or "_target_" not in problem_cfg:
+    if not isinstance(problem_cfg, dict) or problem_cfg.get("_target_") in (None, "???"):
         raise ValueError("the problem config needs a _target_ (a Problem class), e.g. "
                          "problem._target_=my_module.MyProblem")
     problem = instantiate(problem_cfg)
@@ -103,29 +88,7 @@ def build(cfg) -> tuple[Any, Any, SolveOptions]:
     # the seed also fixes the initial weights
     torch.manual_seed(cfg.seed)
     model = instantiate(model_cfg, widths=list(widths))
-
-    o = cfg.optim
-    options = SolveOptions.from_kwargs(
-        stages=[Stage(**OmegaConf.to_container(s)) for s in o.stages],
-        weights=dict(o.weights),
-        grid_update_every=o.grid_update_every,
-        grid_update_until=o.grid_update_until,
-        n_interior=cfg.sampler.n_interior,
-        n_boundary=cfg.sampler.n_boundary,
-        sampler=cfg.sampler.method,
-        resample_every=cfg.sampler.resample_every,
-        derivatives=cfg.derivatives,
-        dtype=cfg.dtype,
-        device=cfg.device,
-        seed=cfg.seed,
-        eval_every=cfg.eval.every,
-        n_eval=cfg.eval.n_points,
-        target_rel_l2=cfg.stop.target_rel_l2,
-        plateau_patience=cfg.stop.plateau_patience,
-        max_time_s=cfg.stop.max_time_s,
-        progress=cfg.progress,
-    )
-    return problem, model, options
+    return problem, model, options_from_config(cfg)
 
 
 def _run(cfg) -> None:
@@ -162,7 +125,13 @@ def _message(exc: BaseException) -> str:
 def _register() -> None:
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="kanpde_schema", node=KanpdeConfig)
+    from .sampling import METHODS
+
+    store = ConfigStore.instance()
+    store.store(name="kanpde_schema", node=KanpdeConfig)
+    # `sampler=halton` as a shorthand of `sampler.method=halton`, one choice per sampling method
+    for method in METHODS:
+        store.store(group="sampler", name=method, node={"method": method})
 
 
 def main() -> None:

@@ -83,3 +83,20 @@ class JetOf(torch.nn.Module):
     def forward(self, x):
         jet = self.model.forward_jet(x)
         return jet.value, jet.grad, jet.hess_diag
+
+
+def tiny(stages, *, weights=None, n_interior=200, n_boundary=50, n_points=400, every=10, grid_update_every=0,
+         grid_update_until=0, resample_every=0, **top):
+    """``kanpde.solve`` keywords for a run with a tiny budget: the given ``stages`` (dicts), no
+    loss weights and no grid updates unless asked, 200 collocation points, errors on 400 points
+    every 10 steps, no progress bar; ``top``: other top-level settings (seed, derivatives, stop,
+    ...)."""
+    return dict(optim={"stages": stages, "weights": dict(weights or {}), "grid_update_every": grid_update_every,
+                       "grid_update_until": grid_update_until},
+                sampler={"n_interior": n_interior, "n_boundary": n_boundary, "resample_every": resample_every},
+                eval={"n_points": n_points, "every": every}, progress=False, **top)
+
+
+def lbfgs(steps, **stage):
+    """One L-BFGS stage of ``steps`` steps (``stage``: other Stage settings)."""
+    return [{"optimizer": "lbfgs", "steps": steps, "lr": 1.0, **stage}]

@@ -161,6 +161,33 @@ def test_unwritable_output_folder_fails_before_training(tmp_path):
     blocker.write_text("x")
     proc = run_cli([f"hydra.run.dir={blocker}/run"], check=False, timeout=60)
     assert proc.returncode != 0
+    assert f"{blocker}/run" in proc.stderr and "Not a directory" in proc.stderr  # names the folder and why
+    assert "kanpde: problem=" not in proc.stdout and "step" not in proc.stderr  # nothing was trained
+    assert blocker.read_text() == "x"
+
+
+def test_model_grid_size_is_the_grid_the_run_starts_with(tmp_path):
+    # the default stages refine relative to the model: G = 20 from the first step, then 40, 80;
+    # a G = 40 run is never coarsened (its checkpoint keeps >= 40)
+    short = ["problem=poisson1d", "optim.stages.0.steps=4", "optim.stages.1.steps=4", "optim.stages.2.steps=4",
+             "optim.grid_update_until=6", "eval.every=2", "sampler.n_interior=100", "eval.n_points=200",
+             "progress=false", "plots=false"]
+    import torch
+    for g in (20, 40):
+        out = tmp_path / f"g{g}"
+        run_cli([*short, f"model.grid_size={g}", f"hydra.run.dir={out}"])
+        attrs, _, history, _ = read(out / "results.h5")
+        assert list(history["grid_size"]) == [g, g, 2 * g, 2 * g, 4 * g, 4 * g]
+        assert torch.load(out / "checkpoint.pt", weights_only=False)["grid_size"] == 4 * g
+        assert f"(G={4 * g})" in attrs["model"]
+
+
+def test_an_explicit_coarsening_stage_fails_naming_both_sizes(tmp_path):
+    proc = run_cli(["problem=poisson1d", "model.grid_size=20", "optim=paper", "optim.stages.1.grid_factor=null",
+                    "optim.stages.1.grid_size=10", f"hydra.run.dir={tmp_path}"], check=False)
+    assert proc.returncode == 2
+    assert "stage 1: grid_size=10 would coarsen the model's grid (grid_size=20" in proc.stderr
+    assert not (tmp_path / "checkpoint.pt").exists()
 
 
 def test_user_problem_module_in_current_folder(tmp_path):

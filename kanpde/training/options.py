@@ -1,15 +1,27 @@
-"""Plain dataclasses describing a training run.
+"""The settings of a training run: one typed schema for the Python API and the command line.
 
-The Python API (:func:`kanpde.solve`) takes these (or keyword arguments that build them);
-the Hydra CLI uses the same classes as its typed config schema, so a misspelt key or a value
-of the wrong type is rejected before anything runs.
+:class:`SolveOptions` groups the settings as the command line does (``optim``, ``sampler``,
+``eval``, ``stop``, plus ``seed``, ``dtype``, ``device``, ``derivatives``, ``progress``).  The
+Hydra CLI's structured config (:class:`kanpde.cli.KanpdeConfig`) *is* this class with the
+problem, the model and the run-folder switches added, so every setting has one name, one type
+and one default whichever way a run is started::
+
+    kanpde sampler.n_interior=4000 optim.stages.0.steps=500
+    kanpde.solve(problem, model, sampler={"n_interior": 4000}, optim={"stages": [...]})
+
+The defaults are kanpde's default recipe (what ``kanpde`` runs): L-BFGS with KAN grid
+extension G -> 2G -> 4G, knots following the collocation points for the first 100 steps and the
+KAN paper's residual weight 0.01.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
-OPTIMIZERS = ("adam", "lbfgs")
+__all__ = ["Stage", "OptimOptions", "SamplerOptions", "EvalOptions", "StopOptions", "SolveOptions",
+           "SCHEDULERS", "DTYPES", "DEVICES"]
+
 SCHEDULERS = ("none", "cosine", "exponential", "step")
 DTYPES = ("float64", "float32")
 DEVICES = ("auto", "cpu", "cuda")
@@ -20,140 +32,248 @@ class Stage:
     """One phase of optimisation.
 
     A run is a list of stages executed in order, each with a fresh optimizer: for example
-    "Adam for 1000 steps, then L-BFGS for 500", or the KAN paper's grid extension
-    (L-BFGS at G = 5, then G = 10, then G = 20; ``grid_size`` refines a KAN at the start of
-    the stage and is ignored by models without a grid).
+    "Adam for 1000 steps, then L-BFGS for 500", or the KAN paper's grid extension (L-BFGS at
+    G = 5, then G = 10, then G = 20).  Models without a grid ignore the grid settings.
 
-    For Adam one step is one gradient step.  For L-BFGS (strong-Wolfe line search) one step is
-    one quasi-Newton iteration.
+    For Adam one step is one gradient step; for L-BFGS (strong-Wolfe line search) one
+    quasi-Newton iteration.  ``optimizer`` names an entry of
+    :data:`kanpde.training.optimizers.OPTIMIZERS`.
     """
 
     optimizer: str = "adam"
     steps: int = 1000
     lr: float = 1e-3
-    #: learning-rate schedule within the stage (Adam only): none, cosine (to lr*gamma),
-    #: exponential (to lr*gamma at the end of the stage), step (x gamma every step_size steps)
+    #: learning-rate schedule within the stage (one-step optimizers such as Adam): none, cosine
+    #: (to lr*gamma), exponential (to lr*gamma at the end of the stage), step (x gamma every
+    #: step_size steps)
     scheduler: str = "none"
     gamma: float = 0.1
     step_size: int = 1000
-    #: refine a KAN to this grid size at the start of the stage (grid extension)
+    #: grid extension at the start of the stage: refine a KAN to this grid size (None: keep the
+    #: grid; a size below the current one is an error, a stage never coarsens a grid) ...
     grid_size: Optional[int] = None
+    #: ... or multiply its grid size by this factor (e.g. 2: G = 5 -> 10)
+    grid_factor: Optional[int] = None
     #: L-BFGS only: memory size
     history_size: int = 50
 
     def validate(self, index: int = 0) -> None:
+        """Raise a ``ValueError`` naming the stage, the setting, its value and what is allowed."""
+        from .optimizers import OPTIMIZERS
+
         where = f"stage {index}"
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"{where}: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+            raise ValueError(f"{where}: optimizer must be one of {tuple(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"{where}: scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
-        if not isinstance(self.steps, int) or self.steps < 0:
+        if self.scheduler != "none" and not OPTIMIZERS[self.optimizer].schedules:
+            takes = tuple(name for name, entry in OPTIMIZERS.items() if entry.schedules)
+            raise ValueError(f"{where}: scheduler={self.scheduler!r} applies to {takes}, not to "
+                             f"optimizer={self.optimizer!r}; use scheduler='none'")
+        if not _is_int(self.steps) or self.steps < 0:
             raise ValueError(f"{where}: steps must be a non-negative integer, got {self.steps!r}")
-        if not self.lr > 0:
-            raise ValueError(f"{where}: lr must be positive, got {self.lr!r}")
-        if self.grid_size is not None and self.grid_size < 1:
-            raise ValueError(f"{where}: grid_size must be a positive integer or None, got {self.grid_size!r}")
-        if self.step_size < 1:
-            raise ValueError(f"{where}: step_size must be >= 1, got {self.step_size!r}")
-        if self.history_size < 1:
-            raise ValueError(f"{where}: history_size must be >= 1, got {self.history_size!r}")
+        if not _is_number(self.lr) or not self.lr > 0:
+            raise ValueError(f"{where}: lr must be a positive number, got {self.lr!r}")
+        if self.grid_size is not None and (not _is_int(self.grid_size) or self.grid_size < 1):
+            raise ValueError(f"{where}: grid_size must be a positive integer or None (keep the grid), "
+                             f"got {self.grid_size!r}")
+        if self.grid_factor is not None and (not _is_int(self.grid_factor) or self.grid_factor < 1):
+            raise ValueError(f"{where}: grid_factor must be a positive integer or None, got {self.grid_factor!r}")
+        if self.grid_size is not None and self.grid_factor is not None:
+            raise ValueError(f"{where}: give grid_size ({self.grid_size}) or grid_factor ({self.grid_factor}), "
+                             f"not both; for an absolute size on a stage with a factor, clear the factor "
+                             f"(CLI: optim.stages.{index}.grid_factor=null)")
+        if not _is_int(self.step_size) or self.step_size < 1:
+            raise ValueError(f"{where}: step_size must be an integer >= 1, got {self.step_size!r}")
+        if not _is_int(self.history_size) or self.history_size < 1:
+            raise ValueError(f"{where}: history_size must be an integer >= 1, got {self.history_size!r}")
+
+    def grid_after(self, grid_size: int, index: int = 0) -> int:
+        """The grid size this stage trains with when the model comes in with ``grid_size``;
+        a ``ValueError`` naming both sizes if the stage would coarsen the grid."""
+        if self.grid_factor is not None:
+            return grid_size * self.grid_factor
+        if self.grid_size is None:
+            return grid_size
+        if self.grid_size < grid_size:
+            raise ValueError(f"stage {index}: grid_size={self.grid_size} would coarsen the model's grid "
+                             f"(grid_size={grid_size} when the stage starts); a stage only refines a grid. "
+                             f"Use grid_size: null to keep it, grid_factor to refine it relative to the model, "
+                             f"or a smaller model.grid_size")
+        return self.grid_size
+
+
+def default_stages() -> List[Stage]:
+    """kanpde's default recipe: L-BFGS for 200, 300 and 2000 steps with the grid doubled at the
+    start of the second and third stage (G = 5 -> 10 -> 20 for the default KAN)."""
+    return [Stage(optimizer="lbfgs", steps=200, lr=1.0),
+            Stage(optimizer="lbfgs", steps=300, lr=1.0, grid_factor=2),
+            Stage(optimizer="lbfgs", steps=2000, lr=1.0, grid_factor=2)]
+
+
+@dataclass
+class OptimOptions:
+    """Optimisation: the ``stages``, the loss ``weights`` and the KAN grid updates.
+
+    Loss: ``sum_t weights[t] * mean(r_t^2)`` over the residual terms (named ``residual`` or by
+    the problem) and the conditions (named by ``Condition.name``); terms not listed weigh 1
+    (residuals) or ``Condition.weight`` (conditions).  KAN grids: every ``grid_update_every``
+    steps up to step ``grid_update_until`` the knots follow the current collocation points
+    (0: never).
+    """
+
+    stages: List[Stage] = field(default_factory=default_stages)
+    weights: Dict[str, float] = field(default_factory=lambda: {"residual": 0.01})
+    grid_update_every: int = 5
+    grid_update_until: int = 100
+
+
+@dataclass
+class SamplerOptions:
+    """Collocation: ``n_interior`` points in the domain and ``n_boundary`` points per condition,
+    drawn by ``method`` (uniform, grid, lhs, sobol, halton), redrawn every ``resample_every``
+    steps (0: never)."""
+
+    method: str = "sobol"
+    n_interior: int = 2500
+    n_boundary: int = 400
+    resample_every: int = 0
+
+
+@dataclass
+class EvalOptions:
+    """Errors (relative L2/H1, ...) on an evaluation grid of ``n_points`` every ``every`` steps
+    (and at the end of every stage); a checkpoint goes with each evaluation."""
+
+    every: int = 50
+    n_points: int = 10000
+
+
+@dataclass
+class StopOptions:
+    """Early stop at an evaluation: once ``target_rel_l2`` is reached, when the loss has not
+    improved by 1 % in ``plateau_patience`` evaluations (0: never), or after ``max_time_s``
+    seconds of training."""
+
+    target_rel_l2: Optional[float] = None
+    plateau_patience: int = 0
+    max_time_s: Optional[float] = None
+
+
+#: the groups of SolveOptions and their classes
+GROUPS = {"optim": OptimOptions, "sampler": SamplerOptions, "eval": EvalOptions, "stop": StopOptions}
 
 
 @dataclass
 class SolveOptions:
-    """Everything about a run except the problem and the model.
+    """Everything about a run except the problem and the model (see the module docstring)."""
 
-    Sampling: ``n_interior`` collocation points in the domain and ``n_boundary`` points per
-    condition, drawn by ``sampler`` (uniform, grid, lhs, sobol, halton), redrawn every
-    ``resample_every`` steps (0: never).
-
-    Loss: ``sum_t weights[t] * mean(r_t^2)`` over the residual terms (named ``residual`` or by
-    the problem) and the conditions (named by ``Condition.name``); unnamed terms weigh 1 for
-    residuals and ``Condition.weight`` for conditions.
-
-    KAN grids: every ``grid_update_every`` steps up to step ``grid_update_until`` the knots
-    follow the current collocation points (0: never).
-
-    Evaluation: relative L2/H1 errors on ``n_eval`` evaluation points every ``eval_every``
-    steps; stop early when ``target_rel_l2`` is reached, or when the loss has not improved by
-    1% in ``plateau_patience`` evaluations (0: never), or after ``max_time_s`` seconds.
-    With an output folder, a checkpoint is written at every evaluation.
-    """
-
-    stages: List[Stage] = field(default_factory=lambda: [Stage()])
-    n_interior: int = 2000
-    n_boundary: int = 400
-    sampler: str = "sobol"
-    resample_every: int = 0
-    weights: Dict[str, float] = field(default_factory=dict)
-    grid_update_every: int = 0
-    grid_update_until: int = 0
-    derivatives: str = "auto"
+    optim: OptimOptions = field(default_factory=OptimOptions)
+    sampler: SamplerOptions = field(default_factory=SamplerOptions)
+    eval: EvalOptions = field(default_factory=EvalOptions)
+    stop: StopOptions = field(default_factory=StopOptions)
+    seed: int = 0
     dtype: str = "float64"
     device: str = "auto"
-    seed: int = 0
-    eval_every: int = 50
-    n_eval: int = 10000
-    target_rel_l2: Optional[float] = None
-    plateau_patience: int = 0
-    max_time_s: Optional[float] = None
+    derivatives: str = "auto"
     progress: bool = True
 
     def validate(self) -> None:
+        """Raise a ``ValueError`` naming the first bad setting, its value and what is allowed."""
         from .. import operators, sampling
 
-        if not self.stages:
-            raise ValueError("stages must contain at least one Stage")
-        for i, s in enumerate(self.stages):
-            s.validate(i)
-        for name in ("n_interior", "n_boundary", "eval_every", "n_eval"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
+        o, s, e, st = self.optim, self.sampler, self.eval, self.stop
+        if not o.stages:
+            raise ValueError("optim.stages must contain at least one stage")
+        for i, stage in enumerate(o.stages):
+            stage.validate(i)
+        for name, v in (("sampler.n_interior", s.n_interior), ("sampler.n_boundary", s.n_boundary),
+                        ("eval.every", e.every), ("eval.n_points", e.n_points)):
+            if not _is_int(v) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("resample_every", "grid_update_every", "grid_update_until",
-                     "plateau_patience"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 0:
+        for name, v in (("sampler.resample_every", s.resample_every), ("optim.grid_update_every", o.grid_update_every),
+                        ("optim.grid_update_until", o.grid_update_until),
+                        ("stop.plateau_patience", st.plateau_patience), ("seed", self.seed)):
+            if not _is_int(v) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
-        if self.sampler not in sampling.METHODS:
-            raise ValueError(f"sampler must be one of {tuple(sampling.METHODS)}, got {self.sampler!r}")
+        for name, w in o.weights.items():
+            if not _is_number(w) or not w >= 0:
+                raise ValueError(f"optim.weights.{name} must be a non-negative number, got {w!r}")
+        if s.method not in sampling.METHODS:
+            raise ValueError(f"sampler.method must be one of {tuple(sampling.METHODS)}, got {s.method!r}")
         if self.derivatives not in operators.DERIVATIVE_MODES:
             raise ValueError(f"derivatives must be one of {operators.DERIVATIVE_MODES}, got {self.derivatives!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be one of {DEVICES} (or 'cuda:N'), got {self.device!r}")
-        if self.target_rel_l2 is not None and not self.target_rel_l2 > 0:
-            raise ValueError(f"target_rel_l2 must be positive or None, got {self.target_rel_l2!r}")
-        if self.max_time_s is not None and not self.max_time_s > 0:
-            raise ValueError(f"max_time_s must be positive or None, got {self.max_time_s!r}")
+        if st.target_rel_l2 is not None and not (_is_number(st.target_rel_l2) and st.target_rel_l2 > 0):
+            raise ValueError(f"stop.target_rel_l2 must be a positive number or None, got {st.target_rel_l2!r}")
+        if st.max_time_s is not None and not (_is_number(st.max_time_s) and st.max_time_s > 0):
+            raise ValueError(f"stop.max_time_s must be a positive number or None, got {st.max_time_s!r}")
 
     @property
     def total_steps(self) -> int:
-        return sum(s.steps for s in self.stages)
+        return sum(s.steps for s in self.optim.stages)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "SolveOptions":
-        """Build options from keyword arguments; ``stages`` may be a list of dicts.
+        """Build and validate options from keyword arguments named like the fields: top-level
+        settings (``seed=1``) and groups as dicts or option objects (``sampler={"n_interior":
+        4000}``, ``optim={"stages": [{"optimizer": "lbfgs", "steps": 200}]}``; a dict changes
+        only the settings it names).  Stages may be dicts or :class:`Stage` objects.
 
-        Unknown keywords raise ``TypeError`` listing the accepted ones.
-        """
+        An unknown name raises ``TypeError`` listing the accepted ones (and, for a setting of a
+        group passed at the top level, where it belongs)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
-            raise TypeError(f"unknown option(s) {unknown}; accepted options are {sorted(known)}")
-        stages = kwargs.pop("stages", None)
-        opts = cls(**kwargs)
-        if stages is not None:
-            opts.stages = [s if isinstance(s, Stage) else _stage_from_dict(s, i) for i, s in enumerate(stages)]
+            hints = [f"{name} is {group}.{name}: pass {group}={{{name!r}: ...}}"
+                     for name in unknown for group, klass in GROUPS.items()
+                     if name in {f.name for f in fields(klass)}]
+            raise TypeError(f"unknown option(s) {unknown}" + (f" ({'; '.join(hints)})" if hints else "")
+                            + f"; accepted options are {sorted(known)}")
+        values = {name: _group(name, value) if name in GROUPS else value for name, value in kwargs.items()}
+        opts = cls(**values)
         opts.validate()
         return opts
 
 
+def _group(name: str, value: Any):
+    """A group option from a dict (changing the defaults it names) or an option object."""
+    klass = GROUPS[name]
+    if isinstance(value, klass):
+        return dataclasses.replace(value, stages=_stages(value.stages)) if name == "optim" else value
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict or a {klass.__name__}, got {type(value).__name__}")
+    accepted = {f.name for f in fields(klass)}
+    unknown = sorted(set(value) - accepted)
+    if unknown:
+        raise TypeError(f"unknown {name} setting(s) {unknown}; accepted are {sorted(accepted)}")
+    if name == "optim" and "stages" in value:
+        value = {**value, "stages": _stages(value["stages"])}
+    return klass(**value)
+
+
+def _stages(stages: Any) -> List[Stage]:
+    if isinstance(stages, (str, bytes, dict)) or not hasattr(stages, "__iter__"):
+        raise TypeError(f"optim.stages must be a list of stages (dicts or Stage), got {stages!r}")
+    return [s if isinstance(s, Stage) else _stage_from_dict(s, i) for i, s in enumerate(stages)]
+
+
 def _stage_from_dict(d: Any, index: int) -> Stage:
+    if not isinstance(d, dict):
+        raise TypeError(f"stage {index} must be a dict or a Stage, got {d!r}")
     known = {f.name for f in fields(Stage)}
-    d = dict(d)
     unknown = sorted(set(d) - known)
     if unknown:
         raise TypeError(f"stage {index}: unknown key(s) {unknown}; accepted keys are {sorted(known)}")
     return Stage(**d)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -23,13 +23,8 @@ from kanpde.models.kan import (KAN, KANLayer, force_backend, interval_polynomial
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # timings of these small problems are dominated by thread hand-offs on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# timings of these small problems are dominated by thread hand-offs on a busy machine
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rand(n, d, lo=-1.0, hi=1.0, seed=0, dtype=F64):

@@ -210,11 +210,11 @@ def test_an_lbfgs_run_does_not_import_torch_dynamo():
     # L-BFGS does not derive from it, so an L-BFGS-only solve never pays that
     import subprocess
     import sys
-    code = ("import sys, kanpde; from kanpde.models import KAN; from problems.poisson import Poisson1D; "
-            "kanpde.solve(Poisson1D(), KAN([1, 4, 1]), stages=[{'optimizer': 'lbfgs', 'steps': 3}], "
-            "n_interior=50, n_boundary=4, n_eval=50, eval_every=3, progress=False); "
+    code = ("import sys, kanpde; from kanpde.models import KAN; from kanpde.problems.poisson import Poisson1D; "
+            "kanpde.solve(Poisson1D(), KAN([1, 4, 1]), optim={'stages': [{'optimizer': 'lbfgs', 'steps': 3}]}, "
+            "sampler={'n_interior': 50, 'n_boundary': 4}, eval={'n_points': 50, 'every': 3}, progress=False); "
             "print('dynamo' if 'torch._dynamo' in sys.modules else 'clean')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("clean"), out.stdout

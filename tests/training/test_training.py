@@ -1,4 +1,5 @@
-"""The training engine through the Python API (kanpde.solve), with tiny budgets."""
+"""The training engine through the Python API (kanpde.solve), with tiny budgets: accuracy,
+reproducibility, grid updates and extension, early stops, divergence, resampling."""
 from __future__ import annotations
 
 import math
@@ -12,20 +13,15 @@ import kanpde
 from kanpde import conditions, geometry
 from kanpde import operators as op
 from kanpde.models import KAN, MLP
-from kanpde.training import SolveOptions, Stage, TrainingDiverged
-from problems.poisson import PaperPoisson, Poisson1D
-
-FAST = dict(n_interior=200, n_boundary=50, n_eval=400, eval_every=10, progress=False)
-
-
-def lbfgs(steps, **kw):
-    return [{"optimizer": "lbfgs", "steps": steps, "lr": 1.0, **kw}]
+from kanpde.problems.poisson import PaperPoisson, Poisson1D
+from kanpde.training import TrainingDiverged
+from tests.helpers import lbfgs, tiny
 
 
 def test_solve_reaches_threshold_and_reports_everything():
     torch.manual_seed(0)
-    res = kanpde.solve(Poisson1D(), KAN([1, 10, 1], grid_size=5), stages=lbfgs(300), seed=1,
-                       weights={"residual": 0.01}, **FAST)
+    res = kanpde.solve(Poisson1D(), KAN([1, 10, 1], grid_size=5), **tiny(lbfgs(300), weights={"residual": 0.01},
+                                                                          seed=1))
     assert res.metrics["rel_l2"] < 1e-2, res.metrics
     assert set(res.metrics) >= {"rel_l2", "rel_h1", "mse", "linf", "l2", "h1"}
     h = res.history
@@ -41,7 +37,7 @@ def test_solve_reaches_threshold_and_reports_everything():
 def test_same_seed_same_run_different_seed_different_run():
     def run(seed):
         torch.manual_seed(0)  # same initial weights; the run's seed drives the sampling
-        return kanpde.solve(Poisson1D(), MLP([1, 8, 1]), stages=lbfgs(20), seed=seed, **FAST)
+        return kanpde.solve(Poisson1D(), MLP([1, 8, 1]), **tiny(lbfgs(20), seed=seed))
 
     a, b, c = run(3), run(3), run(4)
     np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
@@ -56,8 +52,8 @@ def test_same_seed_same_kan_run_through_grid_updates_and_extension():
         keep = torch.empty(int(torch.randint(1, 999, ()).item()))  # shift later allocations
         stages = [{"optimizer": "lbfgs", "steps": 30, "lr": 1.0, "grid_size": 4},
                   {"optimizer": "lbfgs", "steps": 30, "lr": 1.0, "grid_size": 8}]
-        res = kanpde.solve(PaperPoisson(), KAN([2, 4, 1], grid_size=4, seed=0), stages=stages, seed=2,
-                           grid_update_every=5, grid_update_until=20, **FAST)
+        res = kanpde.solve(PaperPoisson(), KAN([2, 4, 1], grid_size=4, seed=0),
+                           **tiny(stages, grid_update_every=5, grid_update_until=20, seed=2))
         del keep
         return res
 
@@ -68,8 +64,8 @@ def test_same_seed_same_kan_run_through_grid_updates_and_extension():
 
 def test_forward_and_autograd_paths_train_identically():
     """Same loss trajectory to round-off: the two derivative paths compute the same numbers."""
-    runs = {d: kanpde.solve(PaperPoisson(), KAN([2, 3, 1], grid_size=5, seed=0), derivatives=d,
-                            stages=[{"optimizer": "adam", "steps": 20, "lr": 1e-2}], seed=0, **FAST)
+    runs = {d: kanpde.solve(PaperPoisson(), KAN([2, 3, 1], grid_size=5, seed=0),
+                            **tiny([{"optimizer": "adam", "steps": 20, "lr": 1e-2}], derivatives=d, seed=0))
             for d in ("forward", "autograd")}
     np.testing.assert_allclose(runs["forward"].history["loss"], runs["autograd"].history["loss"], rtol=1e-9)
 
@@ -78,7 +74,7 @@ def test_grid_extension_refines_mid_run():
     model = KAN([1, 10, 1], grid_size=4, seed=0)
     stages = [{"optimizer": "lbfgs", "steps": 100, "lr": 1.0},
               {"optimizer": "lbfgs", "steps": 100, "lr": 1.0, "grid_size": 8}]
-    res = kanpde.solve(Poisson1D(), model, stages=stages, seed=0, weights={"residual": 0.01}, **FAST)
+    res = kanpde.solve(Poisson1D(), model, **tiny(stages, weights={"residual": 0.01}, seed=0))
     assert model.grid_size == 8
     assert model.layers[0].grid.shape[-1] == 8 + 2 * model.layers[0].spline_order + 1
     h = res.history
@@ -90,7 +86,7 @@ def test_grid_extension_refines_mid_run():
 def test_grid_updates_follow_the_collocation_points():
     model = KAN([1, 3, 1], grid_size=5, grid_range=(-3, 3))
     before = model.layers[0].grid.clone()
-    kanpde.solve(Poisson1D(), model, stages=lbfgs(20), grid_update_every=5, grid_update_until=10, seed=0, **FAST)
+    kanpde.solve(Poisson1D(), model, **tiny(lbfgs(20), grid_update_every=5, grid_update_until=10, seed=0))
     after = model.layers[0].grid
     assert not torch.equal(before, after)
     # the interior knots now lie within the sampled interval [-1, 1]
@@ -99,8 +95,8 @@ def test_grid_updates_follow_the_collocation_points():
 
 
 def test_target_error_stops_early():
-    res = kanpde.solve(Poisson1D(), KAN([1, 4, 1], grid_size=8), stages=lbfgs(500), target_rel_l2=5e-2,
-                       seed=1, **FAST)
+    res = kanpde.solve(Poisson1D(), KAN([1, 4, 1], grid_size=8), **tiny(lbfgs(500), stop={"target_rel_l2": 5e-2},
+                                                                         seed=1))
     assert res.status == "target_reached"
     assert res.history["step"][-1] < 500
     assert res.metrics["rel_l2"] <= 5e-2
@@ -109,8 +105,8 @@ def test_target_error_stops_early():
 def test_divergence_raises_and_restores_last_good_state(tmp_path):
     model = MLP([1, 8, 1])
     with pytest.raises(TrainingDiverged, match="diverged at step") as info:
-        kanpde.solve(Poisson1D(), model, stages=[{"optimizer": "adam", "steps": 300, "lr": 1e150}],
-                     seed=0, output_dir=tmp_path, plots=False, **{**FAST, "eval_every": 1})
+        kanpde.solve(Poisson1D(), model, output_dir=tmp_path, plots=False,
+                     **tiny([{"optimizer": "adam", "steps": 300, "lr": 1e150}], every=1, seed=0))
     assert all(torch.isfinite(p).all() for p in model.parameters())
     result = info.value.result
     assert result is not None and result.status == "diverged"
@@ -122,7 +118,7 @@ def test_hard_constraint_output_transform():
     class Transformed(Problem1DHard):
         pass
 
-    res = kanpde.solve(Transformed(), MLP([1, 8, 1]), stages=lbfgs(40), seed=0, **FAST)
+    res = kanpde.solve(Transformed(), MLP([1, 8, 1]), **tiny(lbfgs(40), seed=0))
     assert res.metrics["rel_l2"] < 2e-2, res.metrics
     # the constraint holds exactly at the boundary
     x = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
@@ -157,47 +153,31 @@ def test_neumann_problem_trains_with_the_forward_path():
         def exact(self, x):
             return torch.sin(math.pi * x)
 
-    res = kanpde.solve(Mixed(), KAN([1, 10, 1], grid_size=5, grid_range=(0, 1)), stages=lbfgs(300), seed=0,
-                       weights={"residual": 0.01}, **FAST)
+    res = kanpde.solve(Mixed(), KAN([1, 10, 1], grid_size=5, grid_range=(0, 1)),
+                       **tiny(lbfgs(300), weights={"residual": 0.01}, seed=0))
     assert res.metrics["rel_l2"] < 2e-2, res.metrics
-
-
-def test_options_are_validated_with_clear_messages():
-    with pytest.raises(TypeError, match="unknown option"):
-        SolveOptions.from_kwargs(n_interiour=10)
-    with pytest.raises(ValueError, match="optimizer must be one of"):
-        SolveOptions.from_kwargs(stages=[{"optimizer": "sgd"}])
-    with pytest.raises(ValueError, match="sampler must be one of"):
-        SolveOptions.from_kwargs(sampler="random")
-    with pytest.raises(ValueError, match="n_interior must be a positive integer"):
-        SolveOptions.from_kwargs(n_interior=0)
-    with pytest.raises(ValueError, match="derivatives must be one of"):
-        SolveOptions.from_kwargs(derivatives="fast")
-    with pytest.raises(TypeError, match="stage 0: unknown key"):
-        SolveOptions.from_kwargs(stages=[{"optimiser": "adam"}])
-    Stage(optimizer="lbfgs").validate()
 
 
 def test_resume_without_checkpoint_names_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
-        kanpde.solve(Poisson1D(), MLP([1, 4, 1]), stages=lbfgs(5), output_dir=tmp_path, resume=True, **FAST)
+        kanpde.solve(Poisson1D(), MLP([1, 4, 1]), output_dir=tmp_path, resume=True, **tiny(lbfgs(5)))
 
 
 def test_space_time_heat_equation():
-    from problems.heat import Heat1D
+    from kanpde.problems.heat import Heat1D
 
     problem = Heat1D()
     assert problem.time_axis == 1
-    res = kanpde.solve(problem, KAN([2, 6, 1], grid_size=5, grid_range=(0, 1), seed=0), stages=lbfgs(150),
-                       seed=0, n_interior=400, n_boundary=100, n_eval=900, eval_every=50, progress=False)
+    res = kanpde.solve(problem, KAN([2, 6, 1], grid_size=5, grid_range=(0, 1), seed=0),
+                       **tiny(lbfgs(150), n_interior=400, n_boundary=100, n_points=900, every=50, seed=0))
     assert {"loss_residual", "loss_dirichlet_boundary", "loss_initial"} <= set(res.history)
     assert res.metrics["rel_l2"] < 2e-2, res.metrics
 
 
 def test_plateau_stops_a_run_that_no_longer_improves():
     torch.manual_seed(0)
-    res = kanpde.solve(Poisson1D(), MLP([1, 8, 1]), stages=[{"optimizer": "adam", "steps": 500, "lr": 1e-12}],
-                       plateau_patience=3, seed=0, **FAST)
+    res = kanpde.solve(Poisson1D(), MLP([1, 8, 1]), **tiny([{"optimizer": "adam", "steps": 500, "lr": 1e-12}],
+                                                            stop={"plateau_patience": 3}, seed=0))
     assert res.status == "plateau"
     assert res.history["step"][-1] == 40  # 4 evaluations: the first, then 3 without a 1% gain
 
@@ -205,8 +185,8 @@ def test_plateau_stops_a_run_that_no_longer_improves():
 def test_resampling_draws_new_points_reproducibly():
     def run(resample_every):
         torch.manual_seed(0)
-        return kanpde.solve(Poisson1D(), MLP([1, 8, 1]), stages=[{"optimizer": "adam", "steps": 30, "lr": 1e-2}],
-                            resample_every=resample_every, seed=0, **FAST)
+        return kanpde.solve(Poisson1D(), MLP([1, 8, 1]), **tiny([{"optimizer": "adam", "steps": 30, "lr": 1e-2}],
+                                                                 resample_every=resample_every, seed=0))
 
     fixed, a, b = run(0), run(5), run(5)
     np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
@@ -216,14 +196,11 @@ def test_resampling_draws_new_points_reproducibly():
 def test_dirichlet_values_ride_on_the_collocation_jet_pass():
     # forward path: one jet pass per loss for the interior and the Dirichlet points together,
     # no separate network call; autograd: a plain call per point set
-    from kanpde.training.loop import _Trainer
-    from kanpde.training.options import SolveOptions
+    from kanpde.training import SolveOptions, Trainer
     for mode, jets, calls in (("forward", 1, 0), ("autograd", 0, 2)):
         model = KAN([2, 3, 1], grid_size=5, seed=0).double()
-        opts = SolveOptions.from_kwargs(derivatives=mode, stages=lbfgs(1), seed=0, **FAST)
-        tr = _Trainer(PaperPoisson(), model, opts, None, "", False)
-        tr._cond_weights = tr._weights()
-        tr._resample(0)
+        trainer = Trainer(PaperPoisson(), model, SolveOptions.from_kwargs(**tiny(lbfgs(1), derivatives=mode)))
+        trainer.resample(0)
         counts = {"jet": 0, "call": 0}
         jet, fwd = model.forward_jet, model.forward
 
@@ -235,9 +212,9 @@ def test_dirichlet_values_ride_on_the_collocation_jet_pass():
             counts["call"] += 1
             return fwd(*a, **k)
         model.forward_jet, model.forward = counting_jet, counting_call
-        loss, parts = tr._loss()
+        terms = trainer.loss_terms()
         assert (counts["jet"], counts["call"]) == (jets, calls), (mode, counts)
-        assert len(parts) == 2 and "residual" in parts and all(v > 0 for v in parts.values())
+        assert set(terms) == {"residual", "dirichlet_boundary"} and all(v > 0 for v in terms.values())
 
 
 class SlowToPrepareKAN(KAN):
@@ -256,7 +233,7 @@ def test_compiled_kernels_are_prepared_before_the_clock_starts():
     # the UsesCompiledKernels protocol) before it starts timing; an MLP has nothing to prepare
     from kanpde.models import UsesCompiledKernels
     model = SlowToPrepareKAN([1, 4, 1], grid_size=5)
-    res = kanpde.solve(Poisson1D(), model, stages=lbfgs(2), seed=0, **FAST)
+    res = kanpde.solve(Poisson1D(), model, **tiny(lbfgs(2), seed=0))
     assert model.prepared == ["cpu"] and res.history["time_s"][-1] < 0.5
     assert isinstance(KAN([1, 2, 1]).layers[0], UsesCompiledKernels)
     assert not any(isinstance(m, UsesCompiledKernels) for m in MLP([1, 4, 1]).modules())

@@ -1,0 +1,81 @@
+"""What a run produced, and the error a diverged run raises."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .options import SolveOptions
+
+__all__ = ["Result", "TrainingDiverged", "problem_name", "model_name"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the loss or the parameters stop being finite.
+
+    The model is restored to the last good state first; ``result`` holds that state's result
+    (written to disk when the run has an output folder).
+    """
+
+    def __init__(self, message: str, result: "Result | None" = None):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class Result:
+    """What a run produced.
+
+    ``metrics``: final errors on the evaluation set (rel_l2, rel_h1, mse, linf, l2, h1);
+    ``history``: arrays over evaluations (step, time_s, loss, rel_l2, rel_h1, loss_<term>, and
+    grid_size for grid-adaptive models); ``field``: evaluation points ``x`` with ``u_pred`` and
+    ``u_exact``; ``status``: completed, target_reached, plateau, time_limit, diverged or the
+    status a plugin stopped the run with.
+    """
+
+    problem: Any
+    model: torch.nn.Module
+    options: SolveOptions
+    metrics: dict
+    history: dict
+    field: dict
+    wall_time_s: float
+    status: str
+    run_dir: Path | None = None
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def summary(self) -> str:
+        """One line: problem, model, params, rel_l2, rel_h1, wall time, folder."""
+        m = self.metrics
+        parts = [
+            f"problem={problem_name(self.problem)}",
+            f"model={model_name(self.model)}",
+            f"params={self.n_params}",
+            f"rel_l2={m.get('rel_l2', float('nan')):.3e}",
+            f"rel_h1={m.get('rel_h1', float('nan')):.3e}",
+            f"time={self.wall_time_s:.1f}s",
+            f"status={self.status}",
+        ]
+        if self.run_dir is not None:
+            parts.append(f"folder={self.run_dir}")
+        return "kanpde: " + " ".join(parts)
+
+
+def problem_name(problem) -> str:
+    return getattr(problem, "name", None) or type(problem).__name__
+
+
+def model_name(model) -> str:
+    widths = getattr(model, "widths", None)
+    name = type(model).__name__
+    if widths is not None:
+        name += str(list(widths)).replace(" ", "")
+    g = getattr(model, "grid_size", None)
+    if g is not None:
+        name += f"(G={g})"
+    return name

@@ -1,0 +1,504 @@
+"""The training loop: stages of optimizer steps on a physics-informed loss, with plugins.
+
+The loop is short and fixed (:meth:`Trainer.run`): run the current stage's optimizer up to the
+next event any plugin asks for, check the loss stayed finite, let every plugin act
+(:mod:`kanpde.training.plugins`), move to the next stage when a stage's steps are done.  What
+the trainer owns itself: the collocation points, the loss, the stages' optimizers, the training
+state (for checkpoints, resume and recovery from divergence) and the results on disk.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .. import __version__, io, metrics, operators
+from ..models import GridAdaptive, prepare_kernels
+from .optimizers import OPTIMIZERS, make_scheduler
+from .options import SolveOptions, Stage
+from .plugins import (Checkpoints, EarlyStopping, Evaluation, GridExtension, GridUpdates, Resampling,
+                      TrainerPlugin)
+from .result import Result, TrainingDiverged, model_name, problem_name
+
+__all__ = ["Trainer", "resolve_device", "CHECKPOINT", "RESULTS"]
+
+CHECKPOINT = "checkpoint.pt"
+RESULTS = "results.h5"
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} was requested but torch sees no CUDA device; use device=auto or cpu")
+    return torch.device(device)
+
+
+def _derive_seed(*keys: int) -> int:
+    return int(np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys]).generate_state(1)[0])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class _Diverged(Exception):
+    def __init__(self, loss: float):
+        self.loss = loss
+
+
+class Trainer:
+    """Trains ``model`` on ``problem`` with ``options`` (see :func:`kanpde.solve`, which builds
+    and runs it).  ``plugins`` come after the built-in ones (evaluation, early stop,
+    resampling, grid updates) and before the checkpoint, which is always last."""
+
+    def __init__(self, problem, model, options: SolveOptions, output_dir=None, config_yaml: str = "",
+                 plots: bool = True, plugins: Sequence[TrainerPlugin] = ()):
+        self.problem = problem
+        self.model = model
+        self.options = options
+        self.run_dir = None if output_dir is None else Path(output_dir)
+        self.config_yaml = config_yaml
+        self.plots = plots
+        self.device = resolve_device(options.device)
+        self.dtype = getattr(torch, options.dtype)
+        if self.run_dir is not None:
+            io.check_writable(self.run_dir)
+        self.transform = getattr(problem, "output_transform", None)
+        o = options
+        self.plugins: list[TrainerPlugin] = [
+            GridExtension(), Evaluation(o.eval.every),
+            EarlyStopping(o.stop.target_rel_l2, o.stop.max_time_s, o.stop.plateau_patience),
+            Resampling(o.sampler.resample_every), GridUpdates(o.optim.grid_update_every, o.optim.grid_update_until),
+            *plugins, Checkpoints()]
+        keys = [p.key for p in self.plugins]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"plugins need distinct names (their checkpoint keys), got {keys}")
+        self.step = 0
+        self.stage_index = 0
+        self.stage_step = 0
+        self.train_time = 0.0
+        self.history: dict[str, list[float]] = {}
+        self.round = -1
+        self.last_loss, self.last_terms = math.nan, {}
+        self.evaluated_this_step = False
+        self.stop_status = "completed"
+        self.x_needs_grad = o.derivatives == "autograd"
+        # A snapshot becomes "good" only once a loss computed from its parameters is finite.
+        self.last_good: dict | None = None
+        self._unverified: dict | None = None
+        self.optimizer = None
+        self.scheduler = None
+        self._bar = None
+
+    @property
+    def stage(self) -> Stage:
+        """The stage being trained."""
+        return self.options.optim.stages[self.stage_index]
+
+    # ------------------------------------------------------------------ points
+    def _cast(self, t: torch.Tensor) -> torch.Tensor:
+        return t.to(device=self.device, dtype=self.dtype)
+
+    def resample(self, round_: int | None = None) -> None:
+        """Draw collocation round ``round_`` (default: the next one; deterministic in the seed
+        and the round) and tell the optimizer that the loss changed."""
+        self._draw(self.round + 1 if round_ is None else round_)
+        self.loss_changed()
+
+    def _draw(self, round_: int) -> None:
+        self.round = round_
+        o, domain = self.options, self.problem.domain
+        x = domain.sample_interior(o.sampler.n_interior, method=o.sampler.method, seed=_derive_seed(o.seed, round_, 0))
+        self.collocation = self._points(x)
+        self.batches = []
+        for i, cond in enumerate(self.problem.conditions):
+            n = getattr(cond, "n_points", None) or o.sampler.n_boundary
+            batch = cond.sample(domain, n, method=o.sampler.method, seed=_derive_seed(o.seed, round_, i + 1))
+            self.batches.append({k: self._batch_tensor(v) for k, v in batch.items()})
+
+    def set_collocation(self, x: torch.Tensor) -> None:
+        """Replace the interior collocation points by ``x`` ``(N, d)`` (adaptive sampling) and
+        tell the optimizer that the loss changed."""
+        x = torch.as_tensor(x)
+        if x.dim() != 2 or x.shape[1] != self.problem.domain.dim or x.shape[0] < 1:
+            raise ValueError(f"collocation points must have shape (N >= 1, {self.problem.domain.dim}), "
+                             f"got {tuple(x.shape)}")
+        self.collocation = self._points(x.detach())
+        self.loss_changed()
+
+    def _points(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._cast(torch.as_tensor(x))
+        axis = getattr(self.problem.domain, "time_axis", None)
+        return x if axis is None else operators.with_time_axis(x, axis)
+
+    def _batch_tensor(self, v):
+        """Cast a condition batch entry; point sets (``x``, ``x_pair``) keep the time axis."""
+        if not (isinstance(v, torch.Tensor) and v.is_floating_point()):
+            return v
+        if v.dim() == 2 and v.shape[1] == self.problem.domain.dim:
+            return self._points(v)
+        return self._cast(v)
+
+    def _u_fn(self, order: int = 2) -> Callable[[torch.Tensor], torch.Tensor]:
+        def u_fn(x: torch.Tensor) -> torch.Tensor:
+            return operators.evaluate(self.model, x, derivatives=self.options.derivatives, order=order,
+                                      transform=self.transform)
+        return u_fn
+
+    # ------------------------------------------------------------------ loss
+    def _weight(self, name: str, default: float) -> float:
+        return float(self.options.optim.weights.get(name, default))
+
+    def _condition_weights(self) -> dict[str, float]:
+        return {cond.name: self._weight(cond.name, getattr(cond, "weight", 1.0)) for cond in self.problem.conditions}
+
+    def _mean_square(self, name: str, r: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+        """``mean(r^2)`` of loss term ``name``, weighted per point where a plugin asks."""
+        sq = r.pow(2)
+        for plugin in self.plugins:
+            w = plugin.point_weights(self, name, x) if x is not None else None
+            if w is not None:
+                sq = sq * (w.reshape(-1, 1) if w.dim() == 1 else w)
+        return sq.mean()
+
+    def loss_terms(self) -> dict[str, torch.Tensor]:
+        """Every loss term ``mean(r^2)`` (unweighted), named ``residual`` (or by the problem)
+        and by the conditions; differentiable in the parameters."""
+        # a fresh alias of the points each evaluation, so no gradient accumulates on them
+        x = self._points(self.collocation.detach().requires_grad_(self.x_needs_grad))
+        conds = self.problem.conditions
+        value_only = [not getattr(c, "needs_derivatives", True) for c in conds]
+        # value-only conditions evaluated at batch["x"] share the collocation points' jet pass
+        fused = [i for i, c in enumerate(conds)
+                 if value_only[i] and getattr(c, "values_at_x", False) and "x" in self.batches[i]]
+        known: dict[int, torch.Tensor] = {}
+        if fused and operators.uses_forward_path(self.model, self.options.derivatives, 2, self.transform):
+            pts = [self.batches[i]["x"] for i in fused]
+            u, values = operators.evaluate_with_values(self.model, x, pts, derivatives=self.options.derivatives,
+                                                       transform=self.transform)
+            known = {id(p): v for p, v in zip(pts, values)}
+        else:
+            u = self._u_fn()(x)
+        terms = {name: self._mean_square(name, r, x) for name, r in self.problem.residual_terms(x, u).items()}
+        for i, (cond, batch) in enumerate(zip(conds, self.batches)):
+            # value-only conditions (Dirichlet, data) need no derivative propagation; conditions
+            # that differentiate make their own requires-grad copy of the points
+            u_fn = self._u_fn(0 if value_only[i] else 2)
+            if known:
+                u_fn = self._known_values(u_fn, batch.get("x"), known)
+            terms[cond.name] = self._mean_square(cond.name, cond.residual(batch, u_fn), batch.get("x"))
+        return terms
+
+    @staticmethod
+    def _known_values(u_fn, x, known):
+        """``u_fn`` that answers a call at exactly the tensor ``x`` from ``known`` (values
+        computed in the collocation points' pass), and any other call by evaluating."""
+        v = known.get(id(x))
+        if v is None:
+            return u_fn
+        return lambda pts: v if pts is x else u_fn(pts)
+
+    def loss(self) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted loss and its terms (floats)."""
+        terms = self.loss_terms()
+        cw = self._cond_weights
+        weights = {k: cw[k] if k in cw else self._weight(k, 1.0) for k in terms}
+        for plugin in self.plugins:  # loss balancing: factors on the configured weights
+            for k, factor in (plugin.loss_weights(self) or {}).items():
+                if k not in weights:
+                    raise ValueError(f"{type(plugin).__name__}.loss_weights names {k!r}, which is not a loss "
+                                     f"term; the terms are {sorted(weights)}")
+                weights[k] = weights[k] * float(factor)
+        total = sum(t * weights[k] for k, t in terms.items())
+        return total, {k: float(v.detach()) for k, v in terms.items()}
+
+    def _probe_derivative_path(self) -> None:
+        """Under derivatives=auto, find out once whether the residual can run entirely on the
+        forward path (points without requires_grad); otherwise enable autograd fallback."""
+        if self.x_needs_grad:
+            return
+        try:
+            self.loss()
+        except (operators.ForwardPathUnavailable, ValueError, RuntimeError):
+            if self.options.derivatives == "forward":
+                raise
+            self.x_needs_grad = True
+
+    # ------------------------------------------------------------------ optimisation
+    def _make_optimizer(self, stage: Stage) -> None:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = OPTIMIZERS[stage.optimizer].build(params, stage)
+        self.scheduler = make_scheduler(self.optimizer, stage)
+        self._param_ids = [id(p) for p in params]
+
+    def loss_changed(self) -> None:
+        """The loss function changed (new points, moved knots): optimizers whose memory belongs
+        to the old one (L-BFGS) start afresh."""
+        if self.optimizer is not None and OPTIMIZERS[self.stage.optimizer].reset_when_loss_changes:
+            self._make_optimizer(self.stage)
+
+    def parameters_changed(self) -> None:
+        """The model's function changed in place, or its parameter objects were replaced: a
+        new optimizer where either matters."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if [id(p) for p in params] != self._param_ids:
+            self._make_optimizer(self.stage)
+        else:
+            self.loss_changed()
+
+    def _start_stage(self) -> None:
+        for plugin in self.plugins:
+            plugin.on_stage_start(self, self.stage)
+        self._make_optimizer(self.stage)
+
+    def steps_to_next_event(self) -> int:
+        """Steps until the stage ends or a plugin wants to act, at least 1."""
+        left = self.stage.steps - self.stage_step
+        for plugin in self.plugins:
+            wish = plugin.steps_to_next_event(self)
+            if wish is not None:
+                left = min(left, wish)
+        return max(left, 1)
+
+    def _train_chunk(self) -> int:
+        self.model.train()
+        entry = OPTIMIZERS[self.stage.optimizer]
+
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, terms = self.loss()
+            loss.backward()
+            self.last_loss, self.last_terms = float(loss.detach()), terms
+            return loss
+
+        done = entry.run(self.optimizer, closure, self.steps_to_next_event())
+        if self.scheduler is not None:
+            for _ in range(done):
+                self.scheduler.step()
+        return done
+
+    def request_stop(self, status: str) -> None:
+        """End the run after this step's plugins (its status in the results: ``status``)."""
+        self.stop_status = status
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self) -> tuple[dict, dict]:
+        """Errors of the current model on the evaluation grid and the field (points,
+        prediction, exact solution)."""
+        self.model.eval()
+        if not hasattr(self, "_x_eval"):
+            x, w = self.problem.domain.evaluation_points(self.options.eval.n_points)
+            self._x_eval, self._w_eval = self._points(x), self._cast(torch.as_tensor(w))
+        return metrics.evaluate_errors(self.problem, self._u_fn(order=1), self._x_eval, self._w_eval)
+
+    def record(self, errors: dict) -> None:
+        """One history row: step, training time, the latest loss and terms, the errors (and the
+        grid size of a grid-adaptive model)."""
+        row = {"step": self.step, "time_s": self.train_time, "loss": self.last_loss,
+               "rel_l2": errors.get("rel_l2", math.nan), "rel_h1": errors.get("rel_h1", math.nan)}
+        if isinstance(self.model, GridAdaptive):
+            row["grid_size"] = self.model.grid_size
+        row.update({f"loss_{k}": v for k, v in self.last_terms.items()})
+        n = len(self.history.get("step", []))
+        for k, v in row.items():
+            self.history.setdefault(k, [math.nan] * n).append(float(v))
+        self.evaluated_this_step = True
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{self.last_loss:.2e}", rel_l2=f"{row['rel_l2']:.2e}")
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        """Everything a resumed run needs to continue exactly (a deep copy)."""
+        return {
+            "model": copy.deepcopy(self.model.state_dict()),
+            "grid_size": getattr(self.model, "grid_size", None),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()) if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "step": self.step, "stage_index": self.stage_index, "stage_step": self.stage_step,
+            "train_time": self.train_time, "round": self.round,
+            "history": copy.deepcopy(self.history), "x_needs_grad": self.x_needs_grad,
+            "plugins": {p.key: copy.deepcopy(p.state_dict()) for p in self.plugins},
+            "rng": io.rng_state(), "kanpde_version": __version__, "config_yaml": self.config_yaml,
+        }
+
+    def _load_state(self, state: dict) -> None:
+        g = state.get("grid_size")
+        if g is not None and isinstance(self.model, GridAdaptive) and self.model.grid_size != g:
+            self.model.refine(g)
+        self.model.load_state_dict(state["model"])
+        self.model.to(device=self.device, dtype=self.dtype)
+        self.step, self.stage_index = state["step"], state["stage_index"]
+        self.stage_step, self.train_time = state["stage_step"], state["train_time"]
+        self.history = copy.deepcopy(state["history"])
+        self.x_needs_grad = state["x_needs_grad"]
+        self._draw(state["round"])
+        for plugin in self.plugins:
+            plugin.load_state_dict(copy.deepcopy(state.get("plugins", {}).get(plugin.key, {})))
+        if self.stage_index < len(self.options.optim.stages):
+            self._make_optimizer(self.stage)
+            if state["optimizer"] is not None:
+                self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state["scheduler"] is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+        io.set_rng_state(state["rng"])
+
+    def remember(self, state: dict) -> None:
+        """Keep ``state`` as the one to fall back to once a step from it has a finite loss."""
+        self._unverified = state
+
+    def save_checkpoint(self, state: dict | None = None) -> None:
+        """Write ``state`` (default: the current one) to the run folder's checkpoint, if any."""
+        if self.run_dir is not None:
+            io.save_checkpoint(self.run_dir / CHECKPOINT, state or self.state())
+
+    def _resume(self) -> None:
+        if self.run_dir is None:
+            raise ValueError("resume=True needs output_dir, the folder of the interrupted run")
+        path = self.run_dir / CHECKPOINT
+        if not path.exists():
+            raise FileNotFoundError(
+                f"cannot resume: no {CHECKPOINT} in {self.run_dir}; point the run at the folder of "
+                f"the interrupted run (CLI: hydra.run.dir=<that folder> resume=true)")
+        self._load_state(io.load_checkpoint(path, map_location=self.device))
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, resume: bool = False) -> Result:
+        """Train through every stage (or continue a run from its folder's checkpoint) and
+        return the :class:`Result`; raises :class:`TrainingDiverged` if the loss stops being
+        finite (after restoring and saving the last good state)."""
+        o = self.options
+        # load (on a machine's first use: build and announce) compiled kernels here, so a one-off
+        # build is not counted as training time
+        prepare_kernels(self.model, self.device)
+        start = time.perf_counter()
+        self.model.to(device=self.device, dtype=self.dtype)
+        self._cond_weights = self._condition_weights()
+        if resume:
+            self._resume()
+        else:
+            _seed_everything(o.seed)
+            self._draw(0)
+            self._start_stage()
+            self._probe_derivative_path()
+        for plugin in self.plugins:
+            plugin.on_train_start(self)
+        self._unverified = self.state()
+        stages = o.optim.stages
+        self._bar = _progress(o.total_steps, self.step, o.progress, problem_name(self.problem))
+        try:
+            while self.stage_index < len(stages):
+                if self.stage_step >= self.stage.steps:
+                    self.stage_index += 1
+                    self.stage_step = 0
+                    if self.stage_index < len(stages):
+                        self._start_stage()
+                    continue
+                t0 = time.perf_counter()
+                n = self._train_chunk()
+                self.train_time += time.perf_counter() - t0
+                self.step += n
+                self.stage_step += n
+                self._bar.update(n)
+                if not (math.isfinite(self.last_loss)
+                        and all(bool(torch.isfinite(p).all()) for p in self.model.parameters())):
+                    raise _Diverged(self.last_loss)
+                if self._unverified is not None:
+                    self.last_good, self._unverified = self._unverified, None
+                self.evaluated_this_step = False
+                for plugin in self.plugins:
+                    plugin.on_step_end(self)
+                if self.stop_status != "completed":
+                    break
+        except _Diverged as exc:
+            self._bar.close()
+            return self._diverged(exc.loss, start)
+        except KeyboardInterrupt:
+            # the checkpoint of the last evaluation is on disk: resume=True continues from it
+            self._bar.close()
+            raise
+        self._bar.close()
+        errors, field = self.evaluate()
+        if not self.history.get("step") or self.history["step"][-1] != self.step:
+            self.record(errors)
+        result = Result(self.problem, self.model, o, errors, _arrays(self.history), field,
+                        time.perf_counter() - start, self.stop_status, self.run_dir)
+        for plugin in self.plugins:
+            plugin.on_train_end(self, result)
+        self.save_checkpoint()
+        self._write(result)
+        return result
+
+    def _diverged(self, loss: float, start: float) -> Result:
+        where = f"at step {self.step} (loss = {loss})"
+        if self.last_good is None:
+            raise TrainingDiverged(
+                f"training diverged {where}: the initial parameters already give a non-finite loss. "
+                f"Lower the learning rate (optim.stages.N.lr) or use float64.")
+        good_step = self.last_good["step"]
+        self._load_state(self.last_good)
+        self.save_checkpoint(self.last_good)
+        errors, field = self.evaluate()
+        result = Result(self.problem, self.model, self.options, errors, _arrays(self.history), field,
+                        time.perf_counter() - start, "diverged", self.run_dir)
+        self._write(result)
+        saved = f"; kept the last good state (step {good_step}) in {self.run_dir}" if self.run_dir else ""
+        raise TrainingDiverged(
+            f"training diverged {where}{saved}. Lower the learning rate (optim.stages.N.lr) "
+            f"or use float64.", result)
+
+    # ------------------------------------------------------------------ output
+    def _write(self, result: Result) -> None:
+        if self.run_dir is None:
+            return
+        o = self.options
+        attrs = {
+            "problem": problem_name(self.problem), "model": model_name(self.model),
+            "n_params": result.n_params, "wall_time_s": result.wall_time_s, "seed": o.seed,
+            "kanpde_version": __version__, "config_yaml": self.config_yaml, "status": result.status,
+            "device": str(self.device), "dtype": o.dtype, "derivatives": o.derivatives,
+            "train_time_s": self.train_time, "steps": self.step,
+        }
+        io.write_results(self.run_dir / RESULTS, attrs=attrs, metrics=result.metrics,
+                         history=result.history, field=result.field)
+        if self.plots:
+            _plots(self.run_dir, result, getattr(self.problem.domain, "time_axis", None))
+
+
+def _arrays(history: dict) -> dict:
+    ints = ("step", "grid_size")
+    return {k: np.asarray(v, dtype=np.int64 if k in ints else np.float64) for k, v in history.items()}
+
+
+def _plots(run_dir: Path, result: Result, time_axis) -> None:
+    from .. import plotting
+
+    plotting.plot_solution(result.field, run_dir / "solution.png", run_dir / "error.png", time_axis=time_axis)
+    plotting.plot_history(result.history, run_dir / "history.png")
+    if hasattr(result.model, "activation_curves"):
+        plotting.plot_activations(result.model, run_dir / "activations.png")
+
+
+class _NoBar:
+    def update(self, n): ...
+    def set_postfix(self, **kw): ...
+    def close(self): ...
+
+
+def _progress(total: int, initial: int, enabled: bool, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", file=sys.stderr,
+                mininterval=1.0, dynamic_ncols=True)
