@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "geometry", "sampling", "conditions", "operators", "metrics", "models",
-    "training", "io", "plotting", "problem", "runtime",
+    "training", "io", "plotting", "problem", "runtime", "problems",
 }
 _ATTRS = {
     "Problem": ("kanpde.problem", "Problem"),

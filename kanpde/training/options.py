@@ -246,10 +246,7 @@ def _group(name: str, value: Any):
         return dataclasses.replace(value, stages=_stages(value.stages)) if name == "optim" else value
     if not isinstance(value, dict):
         raise TypeError(f"{name} must be a dict or a {klass.__name__}, got {type(value).__name__}")
-    accepted = {f.name for f in fields(klass)}
-    unknown = sorted(set(value) - accepted)
-    if unknown:
-        raise TypeError(f"unknown {name} setting(s) {unknown}; accepted are {sorted(accepted)}")
+    _check_keys(value, klass, f"unknown {name} setting(s)")
     if name == "optim" and "stages" in value:
         value = {**value, "stages": _stages(value["stages"])}
     return klass(**value)
@@ -264,11 +261,16 @@ def _stages(stages: Any) -> List[Stage]:
 def _stage_from_dict(d: Any, index: int) -> Stage:
     if not isinstance(d, dict):
         raise TypeError(f"stage {index} must be a dict or a Stage, got {d!r}")
-    known = {f.name for f in fields(Stage)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise TypeError(f"stage {index}: unknown key(s) {unknown}; accepted keys are {sorted(known)}")
+    _check_keys(d, Stage, f"stage {index}: unknown key(s)")
     return Stage(**d)
+
+
+def _check_keys(d: dict, klass: type, what: str) -> None:
+    """A ``TypeError`` starting with ``what`` for keys of ``d`` that are not fields of ``klass``."""
+    accepted = {f.name for f in fields(klass)}
+    unknown = sorted(set(d) - accepted)
+    if unknown:
+        raise TypeError(f"{what} {unknown}; accepted are {sorted(accepted)}")
 
 
 def _is_int(v: Any) -> bool:

@@ -100,6 +100,7 @@ class Trainer:
         self.optimizer = None
         self.scheduler = None
         self._bar = None
+        self._cond_weights = self._condition_weights()
 
     @property
     def stage(self) -> Stage:
@@ -383,7 +384,6 @@ class Trainer:
         prepare_kernels(self.model, self.device)
         start = time.perf_counter()
         self.model.to(device=self.device, dtype=self.dtype)
-        self._cond_weights = self._condition_weights()
         if resume:
             self._resume()
         else:

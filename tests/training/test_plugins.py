@@ -100,7 +100,6 @@ class Scale(TrainerPlugin):
 def trainer_with(problem, *plugins, weights=None):
     model = KAN([1, 5, 1], grid_size=5, seed=0).double()
     trainer = Trainer(problem, model, SolveOptions.from_kwargs(**tiny(lbfgs(1), weights=weights)), plugins=plugins)
-    trainer._cond_weights = trainer._condition_weights()
     trainer.resample(0)
     return trainer
 
