@@ -64,10 +64,13 @@ def options_from_config(cfg) -> SolveOptions:
 
 
 def build(cfg) -> tuple[Any, Any, SolveOptions]:
-    """Instantiate the problem, the model and the options from a composed config."""
+    """Instantiate the problem, the model (wrapped in its input features, ``model.features``)
+    and the options from a composed config."""
     import torch
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
+
+    from .models import feature_width, with_features
 
     problem_cfg = OmegaConf.to_container(cfg.problem, resolve=True)
     if not isinstance(problem_cfg, dict) or problem_cfg.get("_target_") in (None, "???"):
@@ -78,17 +81,42 @@ def build(cfg) -> tuple[Any, Any, SolveOptions]:
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     hidden = model_cfg.pop("hidden", None)
     widths = model_cfg.pop("widths", None)
+    features = model_cfg.pop("features", None)
+    inputs = problem.input_dim
+    if features:
+        features = _feature_settings(features, problem)
+        inputs = feature_width(features["kind"], problem.input_dim, **features["settings"])
     if widths is None:
         if hidden is None:
             raise ValueError("the model config needs `hidden` (hidden layer widths, e.g. [10]) or `widths`")
-        widths = [problem.input_dim, *list(hidden), problem.output_dim]
-    elif list(widths)[0] != problem.input_dim or list(widths)[-1] != problem.output_dim:
+        widths = [inputs, *list(hidden), problem.output_dim]
+    elif list(widths)[0] != inputs or list(widths)[-1] != problem.output_dim:
         raise ValueError(f"model.widths={list(widths)} does not fit problem {problem.name!r}: it needs "
-                         f"{problem.input_dim} inputs and {problem.output_dim} outputs")
+                         f"{inputs} inputs{' (the input features)' if features else ''} and "
+                         f"{problem.output_dim} outputs")
     # the seed also fixes the initial weights
     torch.manual_seed(cfg.seed)
     model = instantiate(model_cfg, widths=list(widths))
+    if features:
+        model = with_features(model, features["kind"], problem.input_dim, **features["settings"])
     return problem, model, options_from_config(cfg)
+
+
+def _feature_settings(features, problem) -> dict:
+    """``model.features`` as ``{"kind", "settings"}``; periodic features take the problem's
+    periods (its Periodic conditions) unless the config gives them."""
+    from .models import FEATURE_KINDS
+
+    if not isinstance(features, dict) or "kind" not in features:
+        raise ValueError(f"model.features must be null or a mapping with a kind (one of {list(FEATURE_KINDS)}), "
+                         f"e.g. model.features={{kind:fourier,n_frequencies:64,scale:1.0}}; got {features!r}")
+    settings = {k: v for k, v in features.items() if k != "kind"}
+    if features["kind"] == "periodic" and "periods" not in settings:
+        settings["periods"] = problem.periods()
+        if not settings["periods"]:
+            raise ValueError(f"model.features.kind=periodic needs periodic axes: problem {problem.name!r} has no "
+                             f"Periodic condition (or give model.features.periods={{axis: period}})")
+    return {"kind": features["kind"], "settings": settings}
 
 
 def _run(cfg) -> None:

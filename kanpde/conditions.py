@@ -26,6 +26,11 @@ boundary, a face such as ``"left"``, ``"initial"`` for ``t = t0`` of a space-tim
 ``domain.parts``), or a predicate ``f(x) -> bool mask`` over points of the whole boundary
 (``x`` a float64 tensor ``(N, d)``, the mask ``(N,)``).
 
+``hard=True`` (Dirichlet and Initial on a named part) asks for the condition to hold exactly,
+by construction of the network's output ``u = lift(x) + distance(x) * N(x)``
+(:mod:`kanpde.constraints`, Sukumar & Srivastava 2022); such a condition still samples and
+reports its residual (round-off), and the loss leaves it out.
+
 Targets (``value``, ``dt_value``, Robin's ``a`` and ``b``) are a number or a callable
 ``g(x) -> (N,)`` or ``(N, 1)`` of the float64 point tensor ``x`` ``(N, d)`` (space-time points
 include the time column).
@@ -164,6 +169,9 @@ class Condition:
     """
 
     kind: str = "condition"
+    #: ``True`` when the condition is imposed exactly by the network's output (see
+    #: :mod:`kanpde.constraints`); only :class:`Dirichlet` and :class:`Initial` can be hard.
+    hard: bool = False
 
     def __init__(self, where: str | Callable | None, component: int = 0, weight: float = 1.0,
                  name: str | None = None, n_points: int | None = None):
@@ -311,6 +319,16 @@ class Condition:
                              f"network with {u.shape[1]} output(s); allowed 0..{u.shape[1] - 1}")
         return u
 
+    def _set_hard(self, hard: Any) -> None:
+        """Validate and store the ``hard`` flag (Dirichlet, Initial)."""
+        if not isinstance(hard, (bool, np.bool_)):
+            raise TypeError(f"{self._owner}: hard must be True or False, got {hard!r}")
+        if hard and not isinstance(self.where, str):
+            raise ValueError(f"{self._owner}: a condition given by a predicate where(x) cannot be "
+                             f"hard (exact imposition needs the distance function of a named "
+                             f"boundary part); use a part name of the domain, or hard=False")
+        self.hard = bool(hard)
+
     def _target(self, batch: dict, key: str, spec: Any, x: torch.Tensor, arg: str) -> torch.Tensor:
         value = batch.get(key)
         if value is None:
@@ -322,18 +340,25 @@ class Dirichlet(Condition):
     """Prescribed value: residual ``u_c(x) - g(x)``, shape ``(N, 1)``.
 
     ``value`` (``g``) is a number or a callable ``g(x) -> (N,)`` or ``(N, 1)``.
+
+    ``hard=True``: impose the condition exactly through the network's output (a named part
+    only, not a predicate; see :mod:`kanpde.constraints`).  A callable ``value`` is then also
+    evaluated inside the domain (transfinite interpolation of the boundary data), so it must
+    be defined there and written in torch operations, differentiable in ``x``.
     """
 
     kind = "dirichlet"
     values_at_x = True
 
     def __init__(self, where: str | Callable, value: float | Callable = 0.0, component: int = 0,
-                 weight: float = 1.0, name: str | None = None, n_points: int | None = None):
+                 weight: float = 1.0, name: str | None = None, n_points: int | None = None,
+                 hard: bool = False):
         super().__init__(where, component, weight, name, n_points)
         self.value = _check_target(value, self._owner, "value")
+        self._set_hard(hard)
 
     def _repr_fields(self) -> dict:
-        return {"value": self.value}
+        return {"value": self.value, **({"hard": True} if self.hard else {})}
 
     def sample(self, domain, n=None, method="uniform", seed=None):
         """Batch ``{"x", "normal", "value"}`` with ``n`` points on ``where``."""
@@ -528,6 +553,12 @@ class Initial(Condition):
     equations of second order in time, a second column ``du_c/dt(x) - v0(x)`` (shape ``(N, 2)``).
     ``value`` and ``dt_value`` are numbers or callables of the full space-time point ``x``
     (time in the last column, as everywhere in kanpde).
+
+    ``hard=True``: impose the condition exactly through the network's output (see
+    :mod:`kanpde.constraints`): the output's time multiplier is ``t - t0`` (Lagaris et al.
+    1998), or ``(t - t0)^2`` with ``dt_value``, whose data then enter as
+    ``value + (t - t0) dt_value``.  Callable targets are evaluated inside the domain too, so
+    they must be written in torch operations, differentiable in ``x``.
     """
 
     kind = "initial"
@@ -535,10 +566,11 @@ class Initial(Condition):
 
     def __init__(self, value: float | Callable = 0.0, dt_value: float | Callable | None = None,
                  component: int = 0, weight: float = 1.0, name: str | None = None,
-                 n_points: int | None = None):
+                 n_points: int | None = None, hard: bool = False):
         super().__init__("initial", component, weight, name, n_points)
         self.value = _check_target(value, self._owner, "value")
         self.dt_value = None if dt_value is None else _check_target(dt_value, self._owner, "dt_value")
+        self._set_hard(hard)
 
     def _default_name(self) -> str:
         return "initial" + (f"_c{self.component}" if self.component else "")
@@ -547,8 +579,9 @@ class Initial(Condition):
         return {"value": self.value, "dt_value": self.dt_value}
 
     def __repr__(self) -> str:
+        hard = ", hard=True" if self.hard else ""
         return (f"Initial(value={self.value!r}, dt_value={self.dt_value!r}, component={self.component}, "
-                f"weight={self.weight}, name={self.name!r})")
+                f"weight={self.weight}, name={self.name!r}{hard})")
 
     @property
     def needs_derivatives(self) -> bool:

@@ -320,6 +320,10 @@ def _log_series(ax, x: np.ndarray, y: np.ndarray, label: str, **kw) -> bool:
     return True
 
 
+#: history columns written by the training methods' plugins (drawn in a panel of their own)
+_METHOD_PREFIXES = ("weight_", "attention_", "causal_", "collocation_points")
+
+
 def plot_history(
     history: Mapping[str, Any] | ResultsFile,
     path: str | os.PathLike,
@@ -331,7 +335,9 @@ def plot_history(
 
     Panels: (1) ``loss`` and every ``loss_<term>`` against ``step``; (2) the error metrics
     present (``rel_l2``, ``rel_h1``, ``mse``, ``linf``, ``l2``, ``h1``) against ``step``;
-    (3) the same metrics against wall time ``time_s`` (only when ``time_s`` is present).
+    (3) the same metrics against wall time ``time_s`` (only when ``time_s`` is present);
+    (4) the training methods' columns (``weight_*``, ``attention_*``, ``causal_*``,
+    ``collocation_points``), when there are any.
     Without ``step`` the row index is used.  NaN, infinite and non-positive values are
     skipped (metrics are typically NaN between evaluations); a panel with nothing to show
     says so.  ``history`` is a dict of equal-length 1-D arrays or a ResultsFile.
@@ -353,9 +359,10 @@ def plot_history(
     step = arrays.get("step", np.arange(n, dtype=float))
     loss_keys = [k for k in arrays if k == "loss" or k.startswith("loss_")]
     metric_keys = [k for k in _METRIC_KEYS if k in arrays]
+    method_keys = [k for k in arrays if k.startswith(_METHOD_PREFIXES)]
     has_time = "time_s" in arrays
 
-    n_panels = 3 if has_time else 2
+    n_panels = (3 if has_time else 2) + bool(method_keys)
     fig = Figure(figsize=(_PANEL[0] * n_panels, _PANEL[1]), layout="constrained")
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
 
@@ -388,6 +395,18 @@ def plot_history(
         else:
             _annotate_empty(ax, "no error metrics recorded")
         ax.set_title(f"error vs {xlabel.split(' [')[0]}", fontsize=10)
+    if method_keys:  # what the training methods did: loss weights, causal weights, points
+        ax = axes[-1]
+        drawn = False
+        for k in method_keys:
+            drawn |= _log_series(ax, step, arrays[k], k, lw=1.2, marker=".", ms=3)
+        if drawn:
+            ax.set_yscale("log")
+            ax.legend(fontsize=8)
+            ax.set_xlabel("step")
+        else:
+            _annotate_empty(ax, "no finite positive values")
+        ax.set_title("training methods", fontsize=10)
     if title:
         fig.suptitle(title)
     return _save(fig, path, dpi)

@@ -198,6 +198,15 @@ class Problem:
         """
         raise NotImplementedError(f"Problem {self.name!r} must define residual(self, x, u)")
 
+    def periods(self) -> dict[int, float]:
+        """``{axis: period}`` of the problem's :class:`~kanpde.conditions.Periodic` conditions
+        (the domain's extent along each periodic axis), e.g. for an exactly periodic input
+        embedding (``kanpde.models.PeriodicEmbedding``)."""
+        from kanpde.conditions import Periodic
+
+        lo, hi = self.domain.bbox
+        return {c.axis: float(hi[c.axis] - lo[c.axis]) for c in self.conditions if isinstance(c, Periodic)}
+
     def residual_terms(self, x: torch.Tensor, u: torch.Tensor) -> dict[str, torch.Tensor]:
         """:meth:`residual` as named ``(N, k)`` terms.
 

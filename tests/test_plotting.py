@@ -159,6 +159,10 @@ def test_plot_history_panels(tmp_path):
     png(plot_history(empty, tmp_path / "h3.png"))
     with pytest.raises(ValueError, match="equal lengths"):
         plot_history({"step": np.arange(3), "loss": np.ones(4)}, tmp_path / "bad.png")
+    # the training methods' columns get a fourth panel
+    methods = {**history(), "weight_residual": np.geomspace(1, 30, 60), "causal_min_weight": np.linspace(0, 1, 60)}
+    four = png(plot_history(methods, tmp_path / "h4.png"))
+    assert four.shape[0] == three.shape[0] and 3 * four.shape[1] == 4 * three.shape[1]
 
 
 class FakeKAN:

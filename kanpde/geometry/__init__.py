@@ -9,7 +9,10 @@ Every domain is a :class:`Geometry`, a closed set of points in ``R^dim`` with a 
   the outward unit normal ``boundary_normal(x)``;
 - samplers ``sample_interior(n, method, seed)`` and
   ``sample_boundary(n, method, seed, part) -> (x, normals)``, and a quadrature grid
-  ``evaluation_points(n) -> (x, weights)`` for error norms.
+  ``evaluation_points(n) -> (x, weights)`` for error norms;
+- approximate distance functions ``distance(x, part) -> (N,)``: zero on the part, positive
+  inside, ``|grad| = 1`` on the part, differentiable torch functions of the points (for exact
+  boundary conditions, :mod:`kanpde.constraints`; R-functions in :mod:`kanpde.geometry.adf`).
 
 Shapes: :class:`Interval`, :class:`Rectangle`, :class:`Box` (any dimension), :class:`Disk`,
 :class:`Ball` (any dimension), :class:`Polygon` (2-D, convex or not).  They combine with
@@ -52,7 +55,8 @@ seeded random subset of the surviving grid points, so no region is cut off).  Co
 always exact and the same seed gives the same points.
 
 Layout: ``base`` (the protocol and shared helpers), ``box``, ``ball``, ``polygon``, ``csg``,
-``spacetime``; everything public is re-exported here, so ``geometry.Rectangle(...)`` works.
+``spacetime``, ``adf`` (distance-function building blocks); everything public is re-exported
+here, so ``geometry.Rectangle(...)`` works.
 """
 from __future__ import annotations
 

@@ -60,6 +60,15 @@ class Ball(Geometry):
         v[at_centre, 0] = 1.0  # any direction will do at the centre
         return _unit_normalise(v)
 
+    def _adf(self, x, part):
+        """``(radius^2 - |x - center|^2) / (2 radius)``: zero on the sphere, gradient the inward
+        unit normal there, smooth everywhere (S&S sec. 3)."""
+        r = self.radius
+        return (r * r - ((x - self._constant(self.center, x)) ** 2).sum(dim=1)) / (2 * r)
+
+    def _solid(self, x):
+        return self._adf(x, "boundary")
+
     def _directions(self, u: torch.Tensor) -> torch.Tensor:
         """Unit vectors, uniform on the sphere, from ``_sphere_unit_dim`` unit coordinates."""
         d, m = self.dim, len(u)

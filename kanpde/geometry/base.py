@@ -219,6 +219,63 @@ class Geometry(ABC):
         """Alias of :meth:`part_mask`."""
         return self.part_mask(x, part, tol)
 
+    # ---- approximate distance functions -------------------------------------------------------
+    def distance(self, x, part: str = "boundary") -> torch.Tensor:
+        """Approximate distance function (ADF) of the boundary part ``part``.
+
+        Zero on the part (to round-off), positive in the domain off the part, smooth inside
+        the domain and normalised to first order (``|grad d| = 1`` on the part away from
+        corners); built from R-functions as in Sukumar & Srivastava 2022 (see
+        :mod:`kanpde.geometry.adf`).  Differentiable in ``x`` (twice, without NaNs, also on the
+        boundary), so it can multiply a network for exact boundary conditions.
+
+        Args:
+            x: points ``(N, dim)``; a floating torch tensor keeps its dtype, device and graph,
+                anything else is read as float64.
+            part: a name from :attr:`parts`.
+
+        Returns:
+            ``(N,)`` tensor in ``x``'s dtype and device.  Values outside the domain carry no
+            meaning.
+        """
+        part = self.check_part(part)
+        if torch.is_tensor(x) and x.is_floating_point():
+            t = x
+        else:
+            try:
+                t = torch.as_tensor(np.asarray(_plain(x), dtype=np.float64))
+            except (TypeError, ValueError):
+                raise TypeError(f"x must be a tensor or array of shape (N, {self.dim}), "
+                                f"got {type(x).__name__}") from None
+        if t.ndim != 2 or t.shape[1] != self.dim:
+            raise ValueError(f"x must have shape (N, {self.dim}), got {tuple(t.shape)}")
+        return self._adf(t, part)
+
+    def _constant(self, value, x: torch.Tensor) -> torch.Tensor:
+        """A geometry constant (number or array) as a tensor in ``x``'s dtype and device."""
+        return torch.as_tensor(value, dtype=x.dtype, device=x.device)
+
+    def _adf(self, x: torch.Tensor, part: str) -> torch.Tensor:
+        """ADF ``(N,)`` of ``part`` (validated) at points ``x`` ``(N, dim)`` (see
+        :meth:`distance`); only required to be meaningful in the closed domain."""
+        raise NotImplementedError(f"{type(self).__name__} has no distance function")
+
+    def _solid(self, x: torch.Tensor) -> torch.Tensor:
+        """Signed ADF ``(N,)`` of the whole set: positive inside, zero on the boundary, negative
+        outside, everywhere in ``R^dim`` (what CSG combines with R-functions)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot take part in a CSG distance "
+                                  f"function (it has no signed distance)")
+
+    def _part_adf(self, x: torch.Tensor, part: str, side: int = 1) -> torch.Tensor:
+        """ADF ``(N,)`` of the named ``part`` whose zero set in all of ``R^dim`` is the part
+        itself (not, say, the whole plane of a face), for CSG, where other points of that plane
+        may lie inside the combined domain.  ``side = 1``: it increases into this set, like
+        :meth:`_adf`; ``side = -1``: it increases out of it (the part bounds a hole of a
+        difference).  Default: :meth:`_adf` for ``side = 1``."""
+        if side != 1:
+            raise NotImplementedError(f"{type(self).__name__} has no outward part distance")
+        return self._adf(x, part)
+
     # ---- unit-cube maps used by the samplers ------------------------------------------------
     @property
     def _interior_unit_dim(self) -> int:

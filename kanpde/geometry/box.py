@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from kanpde.geometry import adf
 from kanpde.geometry.base import (Geometry, _alternate, _as_scalar, _as_vector, _cell_centres,
                                   _unit_normalise)
 from kanpde.sampling import check_count
@@ -96,6 +97,48 @@ class Box(Geometry):
         axis, side = self._faces[part]
         bound = (self.lo, self.hi)[side][axis]
         return self._classify(x, tol)[0] & ((x[:, axis] - bound).abs() <= tol)
+
+    # ADFs: the faces are pieces of the planes x_i = lo_i, x_i = hi_i; the signed plane
+    # distances x_i - lo_i and hi_i - x_i are exact ADFs of the faces inside the (convex) box.
+    def _face_distances(self, x: torch.Tensor) -> torch.Tensor:
+        """Signed distances ``(N, 2 dim)`` to the face planes, columns ``x0_min, x0_max, x1_min,
+        ...``, positive inside."""
+        lo, hi = self._constant(self.lo, x), self._constant(self.hi, x)
+        return torch.stack([x - lo, hi - x], dim=2).reshape(len(x), 2 * self.dim)
+
+    def _adf(self, x, part):
+        """``"boundary"``: R-equivalence (:func:`~kanpde.geometry.adf.join`) of the ``2 dim``
+        plane distances; a face: its plane distance."""
+        if part == "boundary":
+            return adf.join(self._face_distances(x))
+        axis, side = self._faces[part]
+        return self._face_distances(x)[:, 2 * axis + side]
+
+    def _solid(self, x):
+        """R-conjunction of the ``2 dim`` half-spaces."""
+        faces = self._face_distances(x)
+        out = faces[:, 0]
+        for k in range(1, faces.shape[1]):
+            out = adf.conjunction(out, faces[:, k])
+        return out
+
+    def _part_adf(self, x, part, side=1):
+        """A face: ``side`` times its plane distance, trimmed (:func:`~kanpde.geometry.adf.trim`)
+        to the face by the R-conjunction of the slabs ``lo_j <= x_j <= hi_j`` of the other axes
+        (in 1-D the face is a point and needs no trimming)."""
+        if part == "boundary":
+            return super()._part_adf(x, part, side)
+        plane = side * self._adf(x, part)
+        if self.dim == 1:
+            return plane
+        axis, _ = self._faces[part]
+        lo, hi = self._constant(self.lo, x), self._constant(self.hi, x)
+        slabs = [(x[:, j] - lo[j]) * (hi[j] - x[:, j]) / (hi[j] - lo[j])
+                 for j in range(self.dim) if j != axis]
+        t = slabs[0]
+        for s in slabs[1:]:
+            t = adf.conjunction(t, s)
+        return adf.trim(plane, t, adf.band(x, self._scale))
 
     @property
     def _interior_rate(self) -> float:

@@ -7,6 +7,7 @@ from abc import abstractmethod
 import numpy as np
 import torch
 
+from kanpde.geometry import adf
 from kanpde.geometry.base import Geometry, _check_geometry, _unit_normalise
 from kanpde.geometry.box import Box
 from kanpde.sampling import sample_unit_cube
@@ -130,6 +131,37 @@ class CSG(Geometry):
         owner = self._part_owner[part]
         return self._classify(x, tol)[1] & owner._part_mask(x, part, tol)
 
+    # -- approximate distance functions (R-functions, S&S sec. 3.1) ------------------------------
+    @abstractmethod
+    def _solid(self, x):
+        """R-function of the operands' signed ADFs (see subclasses)."""
+
+    @abstractmethod
+    def _keeps(self, owner: Geometry, x) -> torch.Tensor:
+        """Trimming function ``(N,)``, ``>= 0`` where ``owner``'s boundary is part of the
+        result's boundary (the signed ADF of the other operand, or its negation)."""
+
+    def _adf(self, x, part):
+        """``"boundary"``: the signed ADF :meth:`_solid`, which is zero on the result's boundary
+        and positive inside it.  A named part: the owner's exact part ADF trimmed
+        (:func:`~kanpde.geometry.adf.trim`) to the piece on the result's boundary.
+
+        R-functions vanish wherever both operands' boundaries pass, so two sets glued along a
+        face have a zero of the distance on that (interior) face: build such a domain as one
+        Box or Polygon when its distance is needed."""
+        if part == "boundary":
+            return self._solid(x)
+        return self._part_adf(x, part, 1)
+
+    def _part_adf(self, x, part, side=1):
+        if part == "boundary":
+            return super()._part_adf(x, part, side)
+        owner = self._part_owner[part]
+        # b's boundary bounds the hole of a difference: the result lies on b's outer side
+        flip = -1 if isinstance(self, Difference) and owner is self.b else 1
+        return adf.trim(owner._part_adf(x, part, side * flip), self._keeps(owner, x),
+                        adf.band(x, self._scale))
+
     # -- sampling -------------------------------------------------------------------------------
     @property
     def _interior_rate(self) -> float:
@@ -197,6 +229,13 @@ class Union(CSG):
     def _measure_from(self, ma, mb, mab):
         return ma + mb - mab
 
+    def _solid(self, x):
+        return adf.disjunction(self.a._solid(x), self.b._solid(x))
+
+    def _keeps(self, owner, x):
+        other = self.b if owner is self.a else self.a
+        return -other._solid(x)
+
     def _combine(self, ia, oa, ib, ob, not_opposite):
         both = oa & ob & not_opposite
         use_a = (oa & ~ib) | both
@@ -224,6 +263,13 @@ class Intersection(CSG):
     def _measure_from(self, ma, mb, mab):
         return mab
 
+    def _solid(self, x):
+        return adf.conjunction(self.a._solid(x), self.b._solid(x))
+
+    def _keeps(self, owner, x):
+        other = self.b if owner is self.a else self.a
+        return other._solid(x)
+
     def _combine(self, ia, oa, ib, ob, not_opposite):
         strict_a, strict_b = ia & ~oa, ib & ~ob
         both = oa & ob & not_opposite
@@ -245,6 +291,13 @@ class Difference(CSG):
 
     def _measure_from(self, ma, mb, mab):
         return ma - mab
+
+    def _solid(self, x):
+        return adf.conjunction(self.a._solid(x), -self.b._solid(x))
+
+    def _keeps(self, owner, x):
+        # a's boundary survives outside b, b's boundary (the hole's) inside a
+        return -self.b._solid(x) if owner is self.a else self.a._solid(x)
 
     def _combine(self, ia, oa, ib, ob, not_opposite):
         strict_a = ia & ~oa

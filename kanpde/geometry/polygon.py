@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from kanpde.geometry import adf
 from kanpde.geometry.base import Geometry, _plain, _unit_normalise
 
 
@@ -150,6 +151,41 @@ class Polygon(Geometry):
     def _part_mask(self, x, part, tol):
         k = int(part[4:])
         return self._edge_distance(x)[:, k] <= tol
+
+    def _edge_adfs(self, x: torch.Tensor, edges=None, side: int = 1) -> torch.Tensor:
+        """Segment ADFs (:func:`~kanpde.geometry.adf.segment`) ``(N, K)`` of the edges (all, or
+        the indices ``edges``), each oriented to be positive on the polygon's side (``side=1``)
+        or on the outer side (``side=-1``)."""
+        tol = adf.band(x, self._scale)
+        v = self._constant(self.vertices, x)
+        k = len(self.vertices)
+        cols = []
+        for i in range(k) if edges is None else edges:
+            a, b = v[i], v[(i + 1) % k]
+            # segment() is positive on the left of a -> b: the inside of a counter-clockwise polygon
+            cols.append(adf.segment(x, a, b, tol) if self.orientation * side > 0
+                        else adf.segment(x, b, a, tol))
+        return torch.stack(cols, dim=1)
+
+    def _part_adf(self, x, part, side=1):
+        if part == "boundary":
+            return super()._part_adf(x, part, side)
+        return self._edge_adfs(x, [int(part[4:])], side)[:, 0]
+
+    def _adf(self, x, part):
+        """``"boundary"``: R-equivalence of the edges' segment ADFs (S&S sec. 4.1); an edge: its
+        segment ADF."""
+        if part == "boundary":
+            return adf.join(self._edge_adfs(x))
+        return self._edge_adfs(x, [int(part[4:])])[:, 0]
+
+    def _solid(self, x):
+        """The boundary ADF with the sign of the inside test: negative outside the polygon
+        (beyond the tolerance band, where the segment ADFs are signed already)."""
+        tol = adf.band(x, self._scale)
+        inside = self._classify(x.detach().to(torch.float64), tol)[0].to(x.device)
+        d = self._adf(x, "boundary")
+        return torch.where(inside, d, -d)
 
     def _boundary_unit_dim(self, part):
         return 1

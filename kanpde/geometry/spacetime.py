@@ -99,6 +99,15 @@ class SpaceTime(Geometry):
             return self.space._classify(xs, tol)[0] & ((t - t_cap).abs() <= tol)
         return self.space._part_mask(xs, part, tol) & in_time
 
+    def _adf(self, x, part):
+        """``"initial"``: ``t - t0``; ``"final"``: ``t1 - t``; ``"boundary"`` and spatial parts:
+        the spatial ADF of the space columns (constant in time)."""
+        if part == "initial":
+            return x[:, -1] - self.t0
+        if part == "final":
+            return self.t1 - x[:, -1]
+        return self.space._adf(x[:, :-1], part)
+
     @property
     def _interior_unit_dim(self) -> int:
         return self.space._interior_unit_dim + 1

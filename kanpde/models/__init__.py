@@ -15,6 +15,9 @@ _LAZY = {
     "KAN": "kan", "KANLayer": "kan",
     "ChebyKAN": "chebykan", "ChebyKANLayer": "chebykan",
     "MLP": "mlp",
+    "ConstrainedOutput": "constrained",
+    "FourierFeatures": "features", "PeriodicEmbedding": "features", "TrigonometricFeatures": "features",
+    "with_features": "features", "feature_width": "features", "FEATURE_KINDS": "features",
 }
 
 __all__ = ["Jet", "Model", "GridAdaptive", "UsesCompiledKernels", "check_widths", "prepare_kernels", *_LAZY]

@@ -195,6 +195,44 @@ class Model(nn.Module):
             jet = layer.forward_jet(jet)
         return jet
 
+    def propagate_jet(self, jet: Jet) -> Jet:
+        """Push a jet of the network input through every layer (the chain rule, layer by layer).
+
+        Where :meth:`forward_jet` starts from the identity jet at ``x``, ``jet`` may hold the
+        derivatives of the input with respect to any ``d`` variables, e.g. input features and
+        their derivatives with respect to the coordinates (:mod:`kanpde.models.features`).
+
+        Args:
+            jet: ``value`` ``(N, in_features)``; ``grad`` and ``hess_diag`` ``(N, in_features, d)``,
+                or ``None`` for a lower order (``hess_diag`` only together with ``grad``).
+        Returns:
+            Jet with ``value`` ``(N, out_features)`` and ``grad``/``hess_diag``
+            ``(N, out_features, d)``, to the order of ``jet``; differentiable with respect to
+            the parameters and to the tensors of ``jet``.
+        """
+        owner = f"{type(self).__name__}.propagate_jet"
+        if not isinstance(jet, Jet):
+            raise TypeError(f"{owner} expects a Jet, got {type(jet).__name__}")
+        self._check(jet.value)
+        if jet.grad is None and jet.hess_diag is not None:
+            raise ValueError(f"{owner}: the jet has hess_diag but no grad; a second-order jet needs both")
+        n, i = jet.value.shape
+        for name, t in (("grad", jet.grad), ("hess_diag", jet.hess_diag)):
+            if t is None:
+                continue
+            if not isinstance(t, torch.Tensor) or t.dim() != 3 or tuple(t.shape[:2]) != (n, i):
+                shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise ValueError(f"{owner} expects jet.{name} of shape (N, {i}, d) with N = {n}, got {shape}")
+            if t.dtype != jet.value.dtype or t.device != jet.value.device:
+                raise TypeError(f"{owner}: jet.{name} is {t.dtype} on {t.device} but jet.value is "
+                                f"{jet.value.dtype} on {jet.value.device}; they must match")
+        if jet.hess_diag is not None and jet.hess_diag.shape != jet.grad.shape:
+            raise ValueError(f"{owner} expects jet.hess_diag of the shape of jet.grad, "
+                             f"{tuple(jet.grad.shape)}, got {tuple(jet.hess_diag.shape)}")
+        for layer in self.layers:
+            jet = layer.forward_jet(jet)
+        return jet
+
 
 @runtime_checkable
 class GridAdaptive(Protocol):

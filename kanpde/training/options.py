@@ -19,8 +19,9 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
-__all__ = ["Stage", "OptimOptions", "SamplerOptions", "EvalOptions", "StopOptions", "SolveOptions",
-           "SCHEDULERS", "DTYPES", "DEVICES"]
+__all__ = ["Stage", "OptimOptions", "SamplerOptions", "EvalOptions", "StopOptions", "MethodsOptions",
+           "AdaptiveSamplingOptions", "BalancingOptions", "CausalOptions", "SolveOptions", "SCHEDULERS", "DTYPES",
+           "DEVICES"]
 
 SCHEDULERS = ("none", "cosine", "exponential", "step")
 DTYPES = ("float64", "float32")
@@ -160,8 +161,87 @@ class StopOptions:
     max_time_s: Optional[float] = None
 
 
+@dataclass
+class AdaptiveSamplingOptions:
+    """Residual-based adaptive collocation (``method``: none, rar, rad): every ``every`` steps,
+    evaluate the residual on ``pool`` uniform candidates; RAR adds the ``n_add`` worst, RAD
+    redraws the collocation points with probability ``|r|^k / mean|r|^k + c``
+    (:mod:`kanpde.training.plugins.adaptive_sampling`)."""
+
+    method: str = "none"
+    every: int = 500
+    pool: int = 10000
+    n_add: int = 100
+    k: float = 1.0
+    c: float = 1.0
+
+
+@dataclass
+class BalancingOptions:
+    """Adaptive loss weights (``method``: none, gradnorm, rba).  gradnorm: every ``every`` steps
+    the factors that equalise the terms' gradient norms, averaged with ``alpha``; rba:
+    residual-based attention weights per collocation point, ``lambda <- gamma lambda + eta
+    |r| / max|r|`` every ``every`` steps (:mod:`kanpde.training.plugins.balancing`)."""
+
+    method: str = "none"
+    every: int = 100
+    alpha: float = 0.9
+    gamma: float = 0.999
+    eta: float = 0.01
+
+
+@dataclass
+class CausalOptions:
+    """Causal training of time-dependent problems: the time axis in ``chunks`` slices weighted
+    by ``exp(-eps * earlier slices' residual loss)``; ``anneal``: eps x10 (up to ``eps_max``)
+    once every weight exceeds 0.99 (:mod:`kanpde.training.plugins.causal`)."""
+
+    enabled: bool = False
+    chunks: int = 16
+    eps: float = 1.0
+    anneal: bool = False
+    eps_max: float = 100.0
+
+
+@dataclass
+class MethodsOptions:
+    """Training methods for hard PDEs, each off by default: adaptive collocation
+    (``sampling``), loss balancing (``balancing``), causal training (``causal``), and
+    ``hard_constraints`` (every Dirichlet and initial condition imposed exactly by an output
+    transform, as ``hard=True`` on the condition does)."""
+
+    sampling: AdaptiveSamplingOptions = field(default_factory=AdaptiveSamplingOptions)
+    balancing: BalancingOptions = field(default_factory=BalancingOptions)
+    causal: CausalOptions = field(default_factory=CausalOptions)
+    hard_constraints: bool = False
+
+    def validate(self) -> None:
+        sa, ba, ca = self.sampling, self.balancing, self.causal
+        choices = (("methods.sampling.method", sa.method, ("none", "rar", "rad")),
+                   ("methods.balancing.method", ba.method, ("none", "gradnorm", "rba")))
+        for name, value, allowed in choices:
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        for name, v in (("methods.sampling.every", sa.every), ("methods.sampling.pool", sa.pool),
+                        ("methods.sampling.n_add", sa.n_add), ("methods.balancing.every", ba.every),
+                        ("methods.causal.chunks", ca.chunks)):
+            if not _is_int(v) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name, v, lo, hi in (("methods.sampling.k", sa.k, 0.0, None), ("methods.sampling.c", sa.c, 0.0, None),
+                                ("methods.balancing.alpha", ba.alpha, 0.0, 1.0),
+                                ("methods.balancing.gamma", ba.gamma, 0.0, 1.0),
+                                ("methods.balancing.eta", ba.eta, 0.0, None), ("methods.causal.eps", ca.eps, 0.0, None),
+                                ("methods.causal.eps_max", ca.eps_max, 0.0, None)):
+            if not _is_number(v) or v < lo or (hi is not None and v > hi):
+                allowed = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+                raise ValueError(f"{name} must be a number {allowed}, got {v!r}")
+        if sa.method == "rad" and sa.k == 0 and sa.c == 0:
+            raise ValueError("methods.sampling: RAD with k = 0 and c = 0 has no sampling law; set c > 0 or k > 0")
+
+
 #: the groups of SolveOptions and their classes
-GROUPS = {"optim": OptimOptions, "sampler": SamplerOptions, "eval": EvalOptions, "stop": StopOptions}
+GROUPS = {"optim": OptimOptions, "sampler": SamplerOptions, "eval": EvalOptions, "stop": StopOptions,
+          "methods": MethodsOptions}
 
 
 @dataclass
@@ -172,6 +252,7 @@ class SolveOptions:
     sampler: SamplerOptions = field(default_factory=SamplerOptions)
     eval: EvalOptions = field(default_factory=EvalOptions)
     stop: StopOptions = field(default_factory=StopOptions)
+    methods: MethodsOptions = field(default_factory=MethodsOptions)
     seed: int = 0
     dtype: str = "float64"
     device: str = "auto"
@@ -211,6 +292,7 @@ class SolveOptions:
             raise ValueError(f"stop.target_rel_l2 must be a positive number or None, got {st.target_rel_l2!r}")
         if st.max_time_s is not None and not (_is_number(st.max_time_s) and st.max_time_s > 0):
             raise ValueError(f"stop.max_time_s must be a positive number or None, got {st.max_time_s!r}")
+        self.methods.validate()
 
     @property
     def total_steps(self) -> int:
@@ -241,15 +323,26 @@ class SolveOptions:
 
 def _group(name: str, value: Any):
     """A group option from a dict (changing the defaults it names) or an option object."""
-    klass = GROUPS[name]
+    return _build(GROUPS[name], value, name)
+
+
+def _build(klass: type, value: Any, path: str):
+    """``klass`` from a dict naming some of its settings (nested groups as dicts too, stages as
+    dicts or :class:`Stage`), or an instance of it (its stages converted); clear errors."""
     if isinstance(value, klass):
-        return dataclasses.replace(value, stages=_stages(value.stages)) if name == "optim" else value
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a dict or a {klass.__name__}, got {type(value).__name__}")
-    _check_keys(value, klass, f"unknown {name} setting(s)")
-    if name == "optim" and "stages" in value:
-        value = {**value, "stages": _stages(value["stages"])}
-    return klass(**value)
+        value = {f.name: getattr(value, f.name) for f in fields(klass)}
+    elif not isinstance(value, dict):
+        raise TypeError(f"{path} must be a dict or a {klass.__name__}, got {type(value).__name__}")
+    _check_keys(value, klass, f"unknown {path} setting(s)")
+    values = dict(value)
+    for f in fields(klass):
+        if f.name not in values:
+            continue
+        if f.name == "stages" and klass is OptimOptions:
+            values["stages"] = _stages(values["stages"])
+        elif f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory()):
+            values[f.name] = _build(type(f.default_factory()), values[f.name], f"{path}.{f.name}")
+    return klass(**values)
 
 
 def _stages(stages: Any) -> List[Stage]:

@@ -71,11 +71,27 @@ def problem_name(problem) -> str:
 
 
 def model_name(model) -> str:
+    """e.g. ``KAN[2,10,1](G=5)``; a wrapper names what it wraps: ``FourierFeatures(MLP)[2,64,32,1]``."""
     widths = getattr(model, "widths", None)
-    name = type(model).__name__
+    chain, inner = [_public_class_name(model)], getattr(model, "inner", None)
+    while inner is not None:
+        chain.append(_public_class_name(inner))
+        inner = getattr(inner, "inner", None)
+    name = "(".join(chain) + ")" * (len(chain) - 1)
     if widths is not None:
         name += str(list(widths)).replace(" ", "")
     g = getattr(model, "grid_size", None)
     if g is not None:
         name += f"(G={g})"
     return name
+
+
+def _public_class_name(model) -> str:
+    """The name of the model's class as kanpde.models exports it (a wrapper of a KAN is an
+    internal subclass of the public wrapper), else the class's own name."""
+    from .. import models
+
+    for klass in type(model).__mro__:
+        if klass.__name__ in models.__all__ and klass.__module__.startswith("kanpde.models"):
+            return klass.__name__
+    return type(model).__name__

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .. import runtime
+from .. import constraints, runtime
 from ..models import GridAdaptive
 from .options import SolveOptions
 from .plugins import TrainerPlugin
@@ -43,6 +43,10 @@ def solve(problem, model, *, options: SolveOptions | None = None, output_dir: st
     for plugin in plugins:
         if not isinstance(plugin, TrainerPlugin):
             raise TypeError(f"plugins must be TrainerPlugin objects, got {type(plugin).__name__}")
+    if options.methods.hard_constraints:
+        problem = constraints.with_hard_conditions(problem)
+    # hard conditions (hard=True, or the switch above) hold exactly: u = lift + distance * N
+    model = constraints.constrain(model, problem)
     if isinstance(model, GridAdaptive) and not resume:
         grid = model.grid_size  # every stage's grid, checked before anything trains
         for i, stage in enumerate(options.optim.stages):

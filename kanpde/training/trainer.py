@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from .. import __version__, io, metrics, operators
-from ..models import GridAdaptive, prepare_kernels
+from ..models import ConstrainedOutput, GridAdaptive, prepare_kernels
 from .optimizers import OPTIMIZERS, make_scheduler
 from .options import SolveOptions, Stage
 from .plugins import (Checkpoints, EarlyStopping, Evaluation, GridExtension, GridUpdates, Resampling,
-                      TrainerPlugin)
+                      TrainerPlugin, method_plugins)
 from .result import Result, TrainingDiverged, model_name, problem_name
 
 __all__ = ["Trainer", "resolve_device", "CHECKPOINT", "RESULTS"]
@@ -80,7 +80,7 @@ class Trainer:
             GridExtension(), Evaluation(o.eval.every),
             EarlyStopping(o.stop.target_rel_l2, o.stop.max_time_s, o.stop.plateau_patience),
             Resampling(o.sampler.resample_every), GridUpdates(o.optim.grid_update_every, o.optim.grid_update_until),
-            *plugins, Checkpoints()]
+            *method_plugins(o.methods), *plugins, Checkpoints()]
         keys = [p.key for p in self.plugins]
         if len(set(keys)) != len(keys):
             raise ValueError(f"plugins need distinct names (their checkpoint keys), got {keys}")
@@ -90,6 +90,8 @@ class Trainer:
         self.train_time = 0.0
         self.history: dict[str, list[float]] = {}
         self.round = -1
+        self._own_collocation = False
+        self.residual_names: set[str] = set()
         self.last_loss, self.last_terms = math.nan, {}
         self.evaluated_this_step = False
         self.stop_status = "completed"
@@ -101,6 +103,8 @@ class Trainer:
         self.scheduler = None
         self._bar = None
         self._cond_weights = self._condition_weights()
+        #: conditions the model satisfies by construction (left out of the loss)
+        self.exact_conditions = _exact_conditions(problem, model)
 
     @property
     def stage(self) -> Stage:
@@ -119,6 +123,7 @@ class Trainer:
 
     def _draw(self, round_: int) -> None:
         self.round = round_
+        self._own_collocation = False  # the round's points, redrawn from the seed on resume
         o, domain = self.options, self.problem.domain
         x = domain.sample_interior(o.sampler.n_interior, method=o.sampler.method, seed=_derive_seed(o.seed, round_, 0))
         self.collocation = self._points(x)
@@ -136,6 +141,7 @@ class Trainer:
             raise ValueError(f"collocation points must have shape (N >= 1, {self.problem.domain.dim}), "
                              f"got {tuple(x.shape)}")
         self.collocation = self._points(x.detach())
+        self._own_collocation = True  # kept in checkpoints: a resumed run cannot redraw it
         self.loss_changed()
 
     def _points(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,10 +174,23 @@ class Trainer:
         """``mean(r^2)`` of loss term ``name``, weighted per point where a plugin asks."""
         sq = r.pow(2)
         for plugin in self.plugins:
-            w = plugin.point_weights(self, name, x) if x is not None else None
+            w = plugin.point_weights(self, name, x, r.detach()) if x is not None else None
             if w is not None:
                 sq = sq * (w.reshape(-1, 1) if w.dim() == 1 else w)
         return sq.mean()
+
+    def pointwise_residual(self, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+        """The PDE residual's size at points ``x`` ``(N, d)`` of the domain for the current model:
+        ``(N,)``, the Euclidean norm over all residual terms and components; no graph (for
+        adaptive sampling and attention weights).  Evaluated in chunks of ``chunk`` points."""
+        out = []
+        for start in range(0, x.shape[0], chunk):
+            xs = self._points(torch.as_tensor(x[start:start + chunk]).detach()).requires_grad_(self.x_needs_grad)
+            with torch.enable_grad():
+                u = self._u_fn()(xs)
+                terms = self.problem.residual_terms(xs, u)
+            out.append(torch.cat([t.detach() for t in terms.values()], 1).norm(dim=1))
+        return torch.cat(out) if out else x.new_zeros(0)
 
     def loss_terms(self) -> dict[str, torch.Tensor]:
         """Every loss term ``mean(r^2)`` (unweighted), named ``residual`` (or by the problem)
@@ -181,8 +200,8 @@ class Trainer:
         conds = self.problem.conditions
         value_only = [not getattr(c, "needs_derivatives", True) for c in conds]
         # value-only conditions evaluated at batch["x"] share the collocation points' jet pass
-        fused = [i for i, c in enumerate(conds)
-                 if value_only[i] and getattr(c, "values_at_x", False) and "x" in self.batches[i]]
+        fused = [i for i, c in enumerate(conds) if value_only[i] and getattr(c, "values_at_x", False)
+                 and "x" in self.batches[i] and c.name not in self.exact_conditions]
         known: dict[int, torch.Tensor] = {}
         if fused and operators.uses_forward_path(self.model, self.options.derivatives, 2, self.transform):
             pts = [self.batches[i]["x"] for i in fused]
@@ -191,8 +210,12 @@ class Trainer:
             known = {id(p): v for p, v in zip(pts, values)}
         else:
             u = self._u_fn()(x)
-        terms = {name: self._mean_square(name, r, x) for name, r in self.problem.residual_terms(x, u).items()}
+        residuals = self.problem.residual_terms(x, u)
+        self.residual_names = set(residuals)  # the PDE's terms, for plugins that weight only those
+        terms = {name: self._mean_square(name, r, x) for name, r in residuals.items()}
         for i, (cond, batch) in enumerate(zip(conds, self.batches)):
+            if cond.name in self.exact_conditions:
+                continue
             # value-only conditions (Dirichlet, data) need no derivative propagation; conditions
             # that differentiate make their own requires-grad copy of the points
             u_fn = self._u_fn(0 if value_only[i] else 2)
@@ -210,11 +233,21 @@ class Trainer:
             return u_fn
         return lambda pts: v if pts is x else u_fn(pts)
 
+    def term_weights(self, terms) -> dict[str, float]:
+        """The configured weight of each loss term named in ``terms``: ``optim.weights``, else
+        the condition's own ``weight``, else 1."""
+        cw = self._cond_weights
+        return {k: cw[k] if k in cw else self._weight(k, 1.0) for k in terms}
+
+    def seed_for(self, *keys: int) -> int:
+        """A seed derived from the run's seed and ``keys`` (plugins' random draws: the same run
+        draws the same numbers, also when resumed)."""
+        return _derive_seed(self.options.seed, *keys)
+
     def loss(self) -> tuple[torch.Tensor, dict[str, float]]:
         """The weighted loss and its terms (floats)."""
         terms = self.loss_terms()
-        cw = self._cond_weights
-        weights = {k: cw[k] if k in cw else self._weight(k, 1.0) for k in terms}
+        weights = self.term_weights(terms)
         for plugin in self.plugins:  # loss balancing: factors on the configured weights
             for k, factor in (plugin.loss_weights(self) or {}).items():
                 if k not in weights:
@@ -311,9 +344,14 @@ class Trainer:
         if isinstance(self.model, GridAdaptive):
             row["grid_size"] = self.model.grid_size
         row.update({f"loss_{k}": v for k, v in self.last_terms.items()})
+        for plugin in self.plugins:
+            row.update(plugin.log_values(self) or {})
         n = len(self.history.get("step", []))
         for k, v in row.items():
             self.history.setdefault(k, [math.nan] * n).append(float(v))
+        for values in self.history.values():  # a column a row does not have: NaN there
+            if len(values) == n:
+                values.append(math.nan)
         self.evaluated_this_step = True
         if self._bar is not None:
             self._bar.set_postfix(loss=f"{self.last_loss:.2e}", rel_l2=f"{row['rel_l2']:.2e}")
@@ -328,6 +366,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "step": self.step, "stage_index": self.stage_index, "stage_step": self.stage_step,
             "train_time": self.train_time, "round": self.round,
+            "collocation": self.collocation.detach().cpu().clone() if self._own_collocation else None,
             "history": copy.deepcopy(self.history), "x_needs_grad": self.x_needs_grad,
             "plugins": {p.key: copy.deepcopy(p.state_dict()) for p in self.plugins},
             "rng": io.rng_state(), "kanpde_version": __version__, "config_yaml": self.config_yaml,
@@ -344,6 +383,9 @@ class Trainer:
         self.history = copy.deepcopy(state["history"])
         self.x_needs_grad = state["x_needs_grad"]
         self._draw(state["round"])
+        if state.get("collocation") is not None:
+            self.collocation = self._points(state["collocation"])
+            self._own_collocation = True
         for plugin in self.plugins:
             plugin.load_state_dict(copy.deepcopy(state.get("plugins", {}).get(plugin.key, {})))
         if self.stage_index < len(self.options.optim.stages):
@@ -429,6 +471,7 @@ class Trainer:
             raise
         self._bar.close()
         errors, field = self.evaluate()
+        field["collocation"] = self.collocation.detach().cpu().numpy()
         if not self.history.get("step") or self.history["step"][-1] != self.step:
             self.record(errors)
         result = Result(self.problem, self.model, o, errors, _arrays(self.history), field,
@@ -473,6 +516,26 @@ class Trainer:
                          history=result.history, field=result.field)
         if self.plots:
             _plots(self.run_dir, result, getattr(self.problem.domain, "time_axis", None))
+
+
+def _exact_conditions(problem, model) -> set[str]:
+    """Names of the conditions ``model`` satisfies exactly by construction: hard conditions (the
+    model is a ConstrainedOutput for them), and Periodic conditions along the axes of an exactly
+    periodic input embedding with the domain's period."""
+    from ..conditions import Periodic
+
+    hard = {c.name for c in problem.conditions if getattr(c, "hard", False)}
+    if hard and not isinstance(model, ConstrainedOutput):
+        raise ValueError(f"conditions {sorted(hard)} are hard (imposed exactly), but the model is not "
+                         f"wrapped for them; train with kanpde.solve, or wrap it with "
+                         f"kanpde.constraints.constrain(model, problem)")
+    periods = {}
+    while model is not None:  # an embedding anywhere in a stack of wrappers
+        periods.update(getattr(model, "periods", None) or {})
+        model = getattr(model, "inner", None)
+    lo, hi = problem.domain.bbox
+    return hard | {c.name for c in problem.conditions if isinstance(c, Periodic) and c.axis in periods
+                   and abs(periods[c.axis] - float(hi[c.axis] - lo[c.axis])) <= 1e-12 * max(1.0, periods[c.axis])}
 
 
 def _arrays(history: dict) -> dict:

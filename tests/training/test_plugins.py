@@ -93,7 +93,7 @@ class Scale(TrainerPlugin):
     def loss_weights(self, trainer):
         return self.loss
 
-    def point_weights(self, trainer, term, x):
+    def point_weights(self, trainer, term, x, residual):
         return None if self.points is None or term != "residual" else self.points(x)
 
 

@@ -36,8 +36,8 @@ class TrainerPlugin:
     ``dtype``, ``step``, ``stage``, ``stage_index``, ``stage_step``, ``train_time``, ``history``,
     ``last_loss``, ``last_terms`` (loss terms of the latest evaluation of the loss, floats),
     ``collocation`` (the interior points, ``(N, d)``), ``batches`` (the conditions' point sets),
-    and the methods ``loss_terms()``, ``evaluate()``, ``resample()``, ``set_collocation(x)``,
-    ``loss_changed()``, ``parameters_changed()``, ``request_stop(status)``.
+    and the methods ``loss_terms()``, ``pointwise_residual(x)``, ``evaluate()``, ``resample()``,
+    ``set_collocation(x)``, ``loss_changed()``, ``parameters_changed()``, ``request_stop(status)``.
     """
 
     #: key of the plugin's state in checkpoints (default: the class name)
@@ -69,9 +69,17 @@ class TrainerPlugin:
         ``None``: no change."""
         return None
 
-    def point_weights(self, trainer: "Trainer", term: str, x: torch.Tensor) -> torch.Tensor | None:
+    def point_weights(self, trainer: "Trainer", term: str, x: torch.Tensor,
+                      residual: torch.Tensor) -> torch.Tensor | None:
         """Weights ``(N,)`` or ``(N, 1)`` of the squared residuals of loss term ``term`` at its
-        points ``x`` (e.g. causal weights in time); ``None``: plain mean."""
+        points ``x`` (e.g. causal weights in time, attention weights); ``residual`` is the term's
+        ``(N, k)`` residual, detached.  Called at every evaluation of the loss (several per
+        L-BFGS step): compute, do not update state here.  ``None``: plain mean."""
+        return None
+
+    def log_values(self, trainer: "Trainer") -> Mapping[str, float] | None:
+        """Numbers to record in every history row (``results.h5`` history, ``history.png``),
+        e.g. ``{"weight_residual": 3.2}``."""
         return None
 
     def state_dict(self) -> dict:
