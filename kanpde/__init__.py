@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "geometry", "sampling", "conditions", "operators", "metrics", "models",
-    "training", "io", "plotting", "problem", "runtime", "problems",
+    "training", "io", "plotting", "problem", "runtime", "problems", "reference", "constraints",
 }
 _ATTRS = {
     "Problem": ("kanpde.problem", "Problem"),

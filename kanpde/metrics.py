@@ -135,9 +135,29 @@ def errors(u_pred: Any, u_exact: Any, grad_pred: Any = None, grad_exact: Any = N
     return {k: out[k] for k in METRICS}
 
 
+def exact_arrays(problem: Any, x: Any, batch_size: int = 8192,
+                 gradients: bool = True) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """``problem``'s exact solution ``(N, m)`` and gradient ``(N, m, d)`` (``None`` without
+    ``gradients``) at ``x`` ``(N, d)`` as float64 arrays, in chunks; ``None`` if the problem has
+    no exact solution.  The trainer computes them once per evaluation set and passes them to
+    :func:`evaluate_errors` (``exact=``), since a reference solution may be costly."""
+    if not problem.has_exact:
+        return None
+    x64 = torch.as_tensor(x).detach().to(device="cpu", dtype=torch.float64)
+    ue, ge = [], []
+    for start in range(0, x64.shape[0], batch_size):
+        xe = x64[start:start + batch_size]
+        ue.append(problem.exact_values(xe).detach().to("cpu", torch.float64).numpy())
+        if gradients:
+            ge.append(problem.exact_grad(xe).detach().to("cpu", torch.float64).numpy())
+    return np.concatenate(ue, axis=0), np.concatenate(ge, axis=0) if gradients else None
+
+
 def evaluate_errors(problem: Any, u_fn: Callable[[torch.Tensor], torch.Tensor], x: Any,
                     weights: Any = None, batch_size: int = 8192, dtype: torch.dtype | None = None,
-                    device: Any = None, gradients: bool = True) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                    device: Any = None, gradients: bool = True,
+                    exact: tuple[np.ndarray, np.ndarray | None] | None = None,
+                    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Evaluate the network on the evaluation set and compare it with ``problem.exact``.
 
     - ``u_fn(x)``: the network (output transform included) at points ``x`` ``(n, d)``, returning
@@ -148,6 +168,8 @@ def evaluate_errors(problem: Any, u_fn: Callable[[torch.Tensor], torch.Tensor], 
     - ``x``, ``weights``: the evaluation points ``(N, d)`` and quadrature weights ``(N,)``, e.g.
       from ``problem.domain.evaluation_points(n)``.
     - ``gradients=False`` skips all gradients (``h1``/``rel_h1`` are then NaN).
+    - ``exact``: the exact solution and gradient at ``x`` from :func:`exact_arrays`, when already
+      computed (else they are computed here).
 
     The exact solution and its gradient (``problem.exact_values``/``problem.exact_grad``) are
     evaluated in float64.
@@ -170,7 +192,7 @@ def evaluate_errors(problem: Any, u_fn: Callable[[torch.Tensor], torch.Tensor], 
     time_axis = problem.time_axis
     x64 = x.detach().to(device="cpu", dtype=torch.float64)
 
-    u_chunks, g_chunks, ue_chunks, ge_chunks = [], [], [], []
+    u_chunks, g_chunks = [], []
     for start in range(0, n, batch_size):
         xc = x[start:start + batch_size].detach().to(dtype=dtype, device=device)
         if gradients:
@@ -191,17 +213,14 @@ def evaluate_errors(problem: Any, u_fn: Callable[[torch.Tensor], torch.Tensor], 
                 g_chunks.append(op.grad(u, xc).detach().to("cpu", torch.float64).numpy())
         u_chunks.append(u.detach().to("cpu", torch.float64).numpy())
         del u
-        if problem.has_exact:
-            xe = x64[start:start + batch_size]
-            ue_chunks.append(problem.exact_values(xe).detach().to("cpu", torch.float64).numpy())
-            if gradients:
-                ge_chunks.append(problem.exact_grad(xe).detach().to("cpu", torch.float64).numpy())
 
     arrays = {"x": x64.numpy(), "u_pred": np.concatenate(u_chunks, axis=0)}
-    if not problem.has_exact:
+    if exact is None:
+        exact = exact_arrays(problem, x64, batch_size, gradients)
+    if exact is None:
         return nan_metrics(), arrays
-    arrays["u_exact"] = np.concatenate(ue_chunks, axis=0)
+    arrays["u_exact"] = exact[0]
     grad_pred = np.concatenate(g_chunks, axis=0) if gradients else None
-    grad_exact = np.concatenate(ge_chunks, axis=0) if gradients else None
+    grad_exact = exact[1] if gradients else None
     metrics = errors(arrays["u_pred"], arrays["u_exact"], grad_pred, grad_exact, weights)
     return metrics, arrays

@@ -334,7 +334,9 @@ class Trainer:
         if not hasattr(self, "_x_eval"):
             x, w = self.problem.domain.evaluation_points(self.options.eval.n_points)
             self._x_eval, self._w_eval = self._points(x), self._cast(torch.as_tensor(w))
-        return metrics.evaluate_errors(self.problem, self._u_fn(order=1), self._x_eval, self._w_eval)
+            self._exact_eval = metrics.exact_arrays(self.problem, self._x_eval)  # once: references may be costly
+        return metrics.evaluate_errors(self.problem, self._u_fn(order=1), self._x_eval, self._w_eval,
+                                       exact=self._exact_eval)
 
     def record(self, errors: dict) -> None:
         """One history row: step, training time, the latest loss and terms, the errors (and the
