@@ -193,14 +193,16 @@ class BalancingOptions:
 @dataclass
 class CausalOptions:
     """Causal training of time-dependent problems: the time axis in ``chunks`` slices weighted
-    by ``exp(-eps * earlier slices' residual loss)``; ``anneal``: eps x10 (up to ``eps_max``)
-    once every weight exceeds 0.99 (:mod:`kanpde.training.plugins.causal`)."""
+    by ``exp(-eps * earlier slices' residual loss)``, updated every ``every`` steps; ``anneal``:
+    eps x10 (up to ``eps_max``) once every weight exceeds 0.99
+    (:mod:`kanpde.training.plugins.causal`)."""
 
     enabled: bool = False
     chunks: int = 16
     eps: float = 1.0
     anneal: bool = False
     eps_max: float = 100.0
+    every: int = 1
 
 
 @dataclass
@@ -224,7 +226,7 @@ class MethodsOptions:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         for name, v in (("methods.sampling.every", sa.every), ("methods.sampling.pool", sa.pool),
                         ("methods.sampling.n_add", sa.n_add), ("methods.balancing.every", ba.every),
-                        ("methods.causal.chunks", ca.chunks)):
+                        ("methods.causal.chunks", ca.chunks), ("methods.causal.every", ca.every)):
             if not _is_int(v) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         for name, v, lo, hi in (("methods.sampling.k", sa.k, 0.0, None), ("methods.sampling.c", sa.c, 0.0, None),

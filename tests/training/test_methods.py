@@ -119,12 +119,20 @@ def test_causal_weights_are_monotone_and_reach_one_without_residual():
     trainer.loss_terms()  # the trainer learns the names of the PDE's residual terms
     x = trainer.collocation
     r = torch.sin(7 * x[:, :1]) + x[:, 1:]  # any residual
+    plugin.weights = None  # as before the first step: from the residual at hand
     pw = plugin.point_weights(trainer, "residual", x, r)
     t_slice = (x[:, 1] * 4).floor().clamp(0, 3).long()
     L = torch.stack([r[t_slice == i].pow(2).mean() for i in range(4)])
     want = (causal_weights(L, 2.0) * L).mean()
     assert (pw * r[:, 0] ** 2).mean().item() == pytest.approx(want.item(), rel=1e-12)
     assert plugin.point_weights(trainer, "dirichlet_boundary", x, r) is None  # conditions unweighted
+    # within a step the weights stay fixed (an L-BFGS line search sees one function); the step's
+    # end takes them from the latest evaluation
+    r2 = 3 * r
+    assert torch.equal(plugin.point_weights(trainer, "residual", x, r2), pw)
+    plugin.on_step_end(trainer)
+    L2 = torch.stack([r2[t_slice == i].pow(2).mean() for i in range(4)])
+    torch.testing.assert_close(plugin.weights, causal_weights(L2, 2.0))
 
 
 def test_causal_training_needs_time():

@@ -26,5 +26,5 @@ def method_plugins(methods) -> list[TrainerPlugin]:
     elif ba.method == "rba":
         out.append(ResidualAttention(ba.every, ba.gamma, ba.eta))
     if ca.enabled:
-        out.append(CausalWeights(ca.chunks, ca.eps, ca.anneal, ca.eps_max))
+        out.append(CausalWeights(ca.chunks, ca.eps, ca.anneal, ca.eps_max, ca.every))
     return out

@@ -7,9 +7,13 @@ residual of the collocation points in slice ``i``, the residual loss becomes
     (1 / M) sum_i w_i L_i,    w_i = exp(-eps * sum_{k < i} L_k)   (no gradient through w),
 
 so a slice only counts once the earlier ones are solved: ``w_0 = 1``, the weights never grow
-with time, and all reach 1 when the residual vanishes.  With ``anneal``, ``eps`` grows tenfold
-(up to ``eps_max``) once every weight exceeds 0.99, as the paper's schedule does.  The weights
-are logged (``causal_min_weight``, ``causal_eps``).
+with time, and all reach 1 when the residual vanishes.  The weights are recomputed from the
+slice losses of the latest loss evaluation every ``every`` steps (at the end of an optimizer
+call: one step of Adam, a chunk of L-BFGS steps) and stay fixed in between, so that every
+evaluation within a step, an L-BFGS line search's included, sees one function; each update
+restarts L-BFGS's memory, so with L-BFGS a larger ``every`` lets it work.  With
+``anneal``, ``eps`` grows tenfold (up to ``eps_max``) once every weight exceeds 0.99, as the
+paper's schedule does.  The weights are logged (``causal_min_weight``, ``causal_eps``).
 """
 from __future__ import annotations
 
@@ -31,12 +35,10 @@ class CausalWeights(TrainerPlugin):
 
     name = "causal"
 
-    def __init__(self, chunks: int, eps: float, anneal: bool = False, eps_max: float = 100.0):
-        self.chunks, self.eps, self.anneal, self.eps_max = chunks, eps, anneal, eps_max
-        self.last_weights: torch.Tensor | None = None
-
-    def on_train_start(self, trainer) -> None:
-        self._setup(trainer)
+    def __init__(self, chunks: int, eps: float, anneal: bool = False, eps_max: float = 100.0, every: int = 1):
+        self.chunks, self.eps, self.anneal, self.eps_max, self.every = chunks, eps, anneal, eps_max, every
+        self.weights: torch.Tensor | None = None  # per slice, fixed between step ends
+        self._pending: torch.Tensor | None = None  # slice losses of the latest loss evaluation
 
     def _setup(self, trainer) -> None:
         domain = trainer.problem.domain
@@ -56,27 +58,41 @@ class CausalWeights(TrainerPlugin):
         if not hasattr(self, "_axis"):  # the loss may be evaluated before training starts
             self._setup(trainer)
         idx = self._slices(x)
-        sq = residual.pow(2).sum(1)
-        counts = torch.bincount(idx, minlength=self.chunks).to(sq.dtype)
-        losses = torch.zeros(self.chunks, dtype=sq.dtype, device=sq.device).index_add_(0, idx, sq)
-        losses = losses / counts.clamp_min(1)
-        w = causal_weights(losses, self.eps)
-        self.last_weights = w
+        counts = torch.bincount(idx, minlength=self.chunks).to(residual.dtype)
+        losses = torch.zeros(self.chunks, dtype=residual.dtype, device=residual.device)
+        losses = losses.index_add_(0, idx, residual.pow(2).sum(1)) / counts.clamp_min(1)
+        # the weights stay fixed between updates (a step's end), so that every evaluation of the
+        # loss within a step, an L-BFGS line search's included, sees the same function
+        self._pending = losses
+        if self.weights is None:
+            self.weights = causal_weights(losses, self.eps)
         # per point w_i * N / (M n_i): the mean over the points is (1 / M) sum_i w_i L_i
-        return (w * x.shape[0] / (self.chunks * counts.clamp_min(1)))[idx]
+        return (self.weights * x.shape[0] / (self.chunks * counts.clamp_min(1)))[idx]
+
+    def steps_to_next_event(self, trainer) -> int | None:
+        return self.every - trainer.step % self.every if self.every > 1 else None
 
     def on_step_end(self, trainer) -> None:
-        if (self.anneal and self.last_weights is not None and float(self.last_weights.min()) > 0.99
-                and self.eps < self.eps_max):
+        if self._pending is None or trainer.step % self.every:
+            return
+        self.weights = causal_weights(self._pending, self.eps)
+        if self.anneal and float(self.weights.min()) > 0.99 and self.eps < self.eps_max:
             self.eps = min(self.eps * 10.0, self.eps_max)
-            trainer.loss_changed()
+            self.weights = causal_weights(self._pending, self.eps)
+        trainer.loss_changed()
 
     def log_values(self, trainer):
-        w = self.last_weights
+        w = self.weights
         return {"causal_min_weight": float("nan") if w is None else float(w.min()), "causal_eps": self.eps}
 
     def state_dict(self) -> dict:
-        return {"eps": self.eps}
+        return {"eps": self.eps, "weights": None if self.weights is None else self.weights.detach().cpu().clone()}
 
     def load_state_dict(self, state: dict) -> None:
         self.eps = state.get("eps", self.eps)
+        self.weights = state.get("weights")
+
+    def on_train_start(self, trainer) -> None:
+        self._setup(trainer)
+        if self.weights is not None:
+            self.weights = self.weights.to(device=trainer.device, dtype=trainer.dtype)

@@ -1,0 +1,53 @@
+"""The recommended recipes (conf/experiment/*.yaml) and the training methods from the command line."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kanpde.cli import build, compose
+from kanpde.models import KAN, MLP, FourierFeatures, PeriodicEmbedding
+from tests.test_cli import read, run_cli
+
+
+@pytest.mark.parametrize("experiment, family, features, budget", [
+    ("burgers1d", MLP, FourierFeatures, 900), ("allen_cahn1d", KAN, PeriodicEmbedding, 1800),
+    ("poisson2d_paper", KAN, None, 300)])
+def test_each_experiment_builds_its_recipe(experiment, family, features, budget):
+    problem, model, options = build(compose([f"+experiment={experiment}"]))
+    assert problem.name == experiment and options.stop.max_time_s == budget
+    assert options.methods.hard_constraints
+    if features is None:
+        assert isinstance(model, family)
+    else:
+        assert isinstance(model, features) and isinstance(model.inner, family)
+
+
+def test_periodic_features_and_hard_constraints_from_the_command_line(tmp_path):
+    # Allen-Cahn with the periodic embedding and hard initial data: neither the periodic nor the
+    # initial condition is left in the loss, the model says what wraps what, and the final
+    # collocation points are written
+    run_cli(["problem=allen_cahn1d", "model=mlp", "model.hidden=[8]", "model.features={kind:periodic}",
+             "methods.hard_constraints=true", "optim.stages=[{optimizer:lbfgs,steps:6,lr:1.0}]",
+             "sampler.n_interior=200", "sampler.n_boundary=20", "eval.every=3", "eval.n_points=400", "progress=false",
+             "plots=false", f"hydra.run.dir={tmp_path}"])
+    attrs, metrics, history, field = read(tmp_path / "results.h5")
+    assert attrs["model"] == "ConstrainedOutput(PeriodicEmbedding(MLP))[2,3,8,1]"
+    assert [k for k in history if k.startswith("loss_")] == ["loss_residual"]
+    assert field["collocation"].shape == (200, 2) and np.isfinite(metrics["rel_l2"])
+
+
+def test_a_training_method_from_the_command_line_is_logged(tmp_path):
+    run_cli(["problem=poisson1d", "model=mlp", "model.hidden=[8]", "methods.balancing.method=gradnorm",
+             "methods.balancing.every=5", "optim.stages=[{optimizer:adam,steps:10,lr:0.001}]",
+             "sampler.n_interior=100", "eval.every=5", "eval.n_points=200", "progress=false",
+             f"hydra.run.dir={tmp_path}"])
+    _, _, history, _ = read(tmp_path / "results.h5")
+    assert np.isfinite(history["weight_residual"]).all() and np.isfinite(history["weight_dirichlet_boundary"]).all()
+    assert (tmp_path / "history.png").stat().st_size > 0
+
+
+def test_model_features_need_a_kind(tmp_path):
+    proc = run_cli(["problem=poisson1d", "model.features={n_frequencies:4}", f"hydra.run.dir={tmp_path}"], check=False)
+    assert proc.returncode == 2 and "model.features must be null or a mapping with a kind" in proc.stderr
+    proc = run_cli(["problem=poisson1d", "model.features={kind:periodic}", f"hydra.run.dir={tmp_path}"], check=False)
+    assert proc.returncode == 2 and "has no Periodic condition" in proc.stderr
