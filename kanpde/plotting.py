@@ -320,6 +320,24 @@ def _log_series(ax, x: np.ndarray, y: np.ndarray, label: str, **kw) -> bool:
     return True
 
 
+def _series_panel(ax, xvals, series: Mapping[str, np.ndarray], xlabel: str, ylabel: str | None, empty: str,
+                  title: str, lw: float) -> None:
+    """One panel of log-scaled series against ``xvals`` (or the note ``empty`` if nothing is
+    finite and positive)."""
+    drawn = False
+    for name, values in series.items():
+        drawn |= _log_series(ax, xvals, values, name, lw=lw, marker=".", ms=3)
+    if drawn:
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        ax.set_xlabel(xlabel)
+        if ylabel:
+            ax.set_ylabel(ylabel)
+    else:
+        _annotate_empty(ax, empty)
+    ax.set_title(title, fontsize=10)
+
+
 #: history columns written by the training methods' plugins (drawn in a panel of their own)
 _METHOD_PREFIXES = ("weight_", "attention_", "causal_", "collocation_points")
 
@@ -384,29 +402,11 @@ def plot_history(
     if has_time:
         panels.append((axes[2], arrays["time_s"], "wall time [s]"))
     for ax, xvals, xlabel in panels:
-        drawn = False
-        for k in metric_keys:
-            drawn |= _log_series(ax, xvals, arrays[k], k, lw=1.4, marker=".", ms=3)
-        if drawn:
-            ax.set_yscale("log")
-            ax.legend(fontsize=8)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel("error")
-        else:
-            _annotate_empty(ax, "no error metrics recorded")
-        ax.set_title(f"error vs {xlabel.split(' [')[0]}", fontsize=10)
+        _series_panel(ax, xvals, {k: arrays[k] for k in metric_keys}, xlabel, "error",
+                      "no error metrics recorded", f"error vs {xlabel.split(' [')[0]}", lw=1.4)
     if method_keys:  # what the training methods did: loss weights, causal weights, points
-        ax = axes[-1]
-        drawn = False
-        for k in method_keys:
-            drawn |= _log_series(ax, step, arrays[k], k, lw=1.2, marker=".", ms=3)
-        if drawn:
-            ax.set_yscale("log")
-            ax.legend(fontsize=8)
-            ax.set_xlabel("step")
-        else:
-            _annotate_empty(ax, "no finite positive values")
-        ax.set_title("training methods", fontsize=10)
+        _series_panel(axes[-1], step, {k: arrays[k] for k in method_keys}, "step", None,
+                      "no finite positive values", "training methods", lw=1.2)
     if title:
         fig.suptitle(title)
     return _save(fig, path, dpi)
