@@ -1,6 +1,6 @@
 """Cost of one PINN training step: B-spline KAN vs ChebyKAN vs MLP, autograd vs forward jets.
 
-One step = evaluate the network on ``N`` points in 2-D, form the Laplacian, the loss
+One step = evaluate the network on ``N`` points in 2-D or 10-D, form the Laplacian, the loss
 ``mean((lap u - f)^2)`` and backpropagate to the parameters, in float64.  Two ways to get the
 Laplacian are timed side by side:
 
@@ -34,7 +34,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from
 from kanpde.models.kan import KAN  # noqa: E402
 from kanpde.runtime import tune_allocator  # noqa: E402
 
-WIDTHS = ([2, 10, 1], [2, 32, 32, 1])
+#: 2-D (the paper's Poisson problem) and 10-D (poisson_nd with dim=10) widths
+WIDTHS = ([2, 10, 1], [2, 32, 32, 1], [10, 10, 1], [10, 32, 32, 1])
 GRIDS = (5, 20, 100)
 CHEBY_DEGREE = 8
 
@@ -124,7 +125,7 @@ def run(ns, threads, grids, repeats):
         for widths in WIDTHS:
             for n in ns:
                 gen = torch.Generator().manual_seed(0)
-                x = torch.rand(n, 2, generator=gen, dtype=torch.float64) * 2 - 1
+                x = torch.rand(n, widths[0], generator=gen, dtype=torch.float64) * 2 - 1
                 f = torch.rand(n, generator=gen, dtype=torch.float64)
                 # fewer repeats for the slow configurations keep the full run to minutes
                 reps = repeats if n * max(widths) <= 2048 * 32 else max(3, repeats // 2)

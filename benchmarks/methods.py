@@ -61,6 +61,9 @@ def row_overrides(row: str, problem: str) -> list[str]:
 PROBLEMS = {"burgers1d": ["problem=burgers1d", "sampler.n_interior=8000", "sampler.n_boundary=400"],
             "allen_cahn1d": ["problem=allen_cahn1d", "sampler.n_interior=8000", "sampler.n_boundary=400"]}
 
+#: the experiments (conf/experiment/<name>.yaml) that --experiments runs
+EXPERIMENTS = ("burgers1d", "allen_cahn1d", "poisson2d_paper")
+
 
 def run(overrides: list[str], budget_s: float) -> dict:
     cfg = compose([*overrides, "progress=false", "plots=false", "eval.every=100", "eval.n_points=10000",
@@ -79,14 +82,17 @@ def main() -> None:
     ap.add_argument("--problems", default="burgers1d,allen_cahn1d")
     ap.add_argument("--families", default="kan,mlp")
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {','.join(ROWS)}")
-    ap.add_argument("--experiments", action="store_true",
-                    help="run conf/experiment/{burgers1d,allen_cahn1d,poisson2d_paper}.yaml with their own budgets")
+    ap.add_argument("--experiments", nargs="?", const=",".join(EXPERIMENTS), default=None, metavar="NAMES",
+                    help=f"run conf/experiment/<name>.yaml with its own budget (default: {','.join(EXPERIMENTS)})")
     args = ap.parse_args()
-    if args.experiments:
+    if args.experiments is not None:
+        bad = [v for v in args.experiments.split(",") if v not in EXPERIMENTS]
+        if bad:
+            ap.error(f"--experiments: unknown {bad}; choose from {','.join(EXPERIMENTS)}")
         torch.set_num_threads(args.threads)
         print("| experiment | model | params | budget s | rel_l2 | best rel_l2 | steps |")
         print("|---|---|---|---|---|---|---|")
-        for name in ("burgers1d", "allen_cahn1d", "poisson2d_paper"):
+        for name in args.experiments.split(","):
             cfg = compose([f"+experiment={name}", "progress=false", "plots=false"])
             problem, model, options = build(cfg)
             res = solve(problem, model, options=options, plots=False)

@@ -174,6 +174,10 @@ def evaluate_errors(problem: Any, u_fn: Callable[[torch.Tensor], torch.Tensor], 
     The exact solution and its gradient (``problem.exact_values``/``problem.exact_grad``) are
     evaluated in float64.
 
+    For vector outputs (``m > 1``) the metrics measure the outputs ``problem.error_outputs``
+    (all by default), and ``rel_l2_<name>`` is added for each output (names from
+    ``problem.component_names``).
+
     Returns ``(metrics, arrays)``: the dict of :func:`errors`, and float64 numpy arrays
     ``{"x": (N, d), "u_pred": (N, m), "u_exact": (N, m)}`` for writing results.  If the problem
     has no exact solution, every metric is NaN and ``"u_exact"`` is absent from ``arrays``.
@@ -223,4 +227,15 @@ def evaluate_errors(problem: Any, u_fn: Callable[[torch.Tensor], torch.Tensor], 
     grad_pred = np.concatenate(g_chunks, axis=0) if gradients else None
     grad_exact = exact[1] if gradients else None
     metrics = errors(arrays["u_pred"], arrays["u_exact"], grad_pred, grad_exact, weights)
+    if m > 1:
+        names = problem.component_names
+        for c in range(m):  # each output on its own: rel_l2_<name>
+            metrics[f"rel_l2_{names[c]}"] = errors(arrays["u_pred"][:, c], arrays["u_exact"][:, c],
+                                                   weights=weights)["rel_l2"]
+        picked = problem.error_outputs
+        if picked is not None and tuple(picked) != tuple(range(m)):
+            cols = list(picked)
+            metrics.update(errors(arrays["u_pred"][:, cols], arrays["u_exact"][:, cols],
+                                  None if grad_pred is None else grad_pred[:, cols],
+                                  None if grad_exact is None else grad_exact[:, cols], weights))
     return metrics, arrays

@@ -30,6 +30,10 @@ Class attributes a problem may set:
   transform imposes the boundary values).  Each instance works on its own deep copy.
 - ``output_dim``: number of network outputs ``m`` (default 1).
 - ``name``: label used in logs and results (default: the class name).
+- ``derivative_order``: the highest derivative of ``u`` the residual takes (default 2; 1 for
+  first-order equations, 0 for function fitting): the forward path prepares no more.
+- ``output_names``: names of the ``m`` outputs (per-output errors ``rel_l2_<name>``).
+- ``error_outputs``: indices of the outputs the error metrics measure (default: all).
 - ``params``: ``{name: default}`` of settable parameters.  ``Problem(**overrides)`` replaces
   defaults (unknown names raise ``TypeError`` listing the settable ones); every parameter is
   then an attribute (``self.k``) and all of them are in ``self.params``.  A subclass's
@@ -76,6 +80,13 @@ class Problem:
     name: str | None = None
     #: settable parameters {name: default}
     params: dict = {}
+    #: highest derivative order of u in residual(): 2, 1 or 0 (the forward path prepares no more)
+    derivative_order: int = 2
+    #: names of the outputs, e.g. ("u", "v", "p") (default "u" or "u0", "u1", ...)
+    output_names: tuple | None = None
+    #: the outputs the error metrics measure (default all), e.g. (0, 1) for the velocities of a
+    #: flow whose pressure is fixed only up to a constant
+    error_outputs: tuple | None = None
     #: hard-constraint transform ``output_transform(self, x, u) -> u``; ``None`` means none.
     #: Define it as a method, e.g. ``return x[:, :1] * (1 - x[:, :1]) * u`` for u = 0 at x = 0, 1.
     output_transform = None
@@ -153,6 +164,18 @@ class Problem:
         m = self.output_dim
         if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
             raise ValueError(f"{label}: output_dim must be a positive integer, got {m!r}")
+        order = self.derivative_order
+        if isinstance(order, bool) or order not in (0, 1, 2):
+            raise ValueError(f"{label}: derivative_order must be 0, 1 or 2, got {order!r}")
+        names = self.output_names
+        if names is not None and (not isinstance(names, (tuple, list)) or len(names) != m
+                                  or not all(isinstance(n, str) and n.isidentifier() for n in names)):
+            raise ValueError(f"{label}: output_names must be {m} identifiers (one per output), got {names!r}")
+        picked = self.error_outputs
+        if picked is not None and (not isinstance(picked, (tuple, list)) or not picked
+                                   or any(isinstance(c, bool) or c not in range(m) for c in picked)):
+            raise ValueError(f"{label}: error_outputs must be a non-empty tuple of output indices in "
+                             f"0..{m - 1}, got {picked!r}")
         if not isinstance(self.conditions, list):
             raise TypeError(f"{label}: conditions must be a list of kanpde.conditions objects "
                             f"(Dirichlet, Neumann, ...), got {type(self.conditions).__name__}")
@@ -181,6 +204,13 @@ class Problem:
     def time_axis(self) -> int | None:
         """Column of time in the input (the last one) for space-time problems, else ``None``."""
         return getattr(self.domain, "time_axis", None)
+
+    @property
+    def component_names(self) -> tuple[str, ...]:
+        """The outputs' names: :attr:`output_names`, else ``("u",)`` or ``("u0", "u1", ...)``."""
+        if self.output_names is not None:
+            return tuple(self.output_names)
+        return ("u",) if self.output_dim == 1 else tuple(f"u{i}" for i in range(self.output_dim))
 
     @property
     def spatial_dim(self) -> int:
@@ -317,6 +347,7 @@ class Problem:
             "spatial_dim": self.spatial_dim,
             "time_axis": self.time_axis,
             "output_dim": self.output_dim,
+            "output_names": list(self.component_names),
             "domain": repr(self.domain),
             "conditions": [repr(c) for c in self.conditions],
             "has_exact": self.has_exact,

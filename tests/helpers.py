@@ -100,3 +100,22 @@ def tiny(stages, *, weights=None, n_interior=200, n_boundary=50, n_points=400, e
 def lbfgs(steps, **stage):
     """One L-BFGS stage of ``steps`` steps (``stage``: other Stage settings)."""
     return [{"optimizer": "lbfgs", "steps": steps, "lr": 1.0, **stage}]
+
+
+def assert_model_gradchecks(model, x):
+    """gradcheck and gradgradcheck of ``model`` in its inputs and parameters, and gradcheck of its
+    jet (``forward_jet`` through :class:`JetOf`), at float64 points ``x`` that require grad."""
+    from torch.func import functional_call
+
+    names = [n for n, _ in model.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
+
+    def forward(x, *ps):
+        return functional_call(model, dict(zip(names, ps)), (x,))
+
+    def jet(x, *ps):
+        return functional_call(JetOf(model), {f"model.{n}": p for n, p in zip(names, ps)}, (x,))
+
+    assert torch.autograd.gradcheck(forward, (x, *params))
+    assert torch.autograd.gradgradcheck(forward, (x, *params))
+    assert torch.autograd.gradcheck(jet, (x, *params))

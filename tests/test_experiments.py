@@ -10,7 +10,7 @@ from tests.test_cli import read, run_cli
 
 
 @pytest.mark.parametrize("experiment, family, features, budget", [
-    ("burgers1d", MLP, FourierFeatures, 900), ("allen_cahn1d", KAN, PeriodicEmbedding, 1800),
+    ("burgers1d", MLP, FourierFeatures, 300), ("allen_cahn1d", KAN, PeriodicEmbedding, 1800),
     ("poisson2d_paper", KAN, None, 300)])
 def test_each_experiment_builds_its_recipe(experiment, family, features, budget):
     problem, model, options = build(compose([f"+experiment={experiment}"]))

@@ -8,7 +8,11 @@ import torch
 from kanpde.geometry import adf
 from kanpde.geometry.base import (Geometry, _alternate, _as_scalar, _as_vector, _cell_centres,
                                   _unit_normalise)
-from kanpde.sampling import check_count
+from kanpde.sampling import check_count, sample_unit_cube
+
+#: boxes of this many dimensions or more are evaluated on Sobol' points, not a grid
+QMC_EVAL_MIN_DIM = 4
+_EVAL_SEED = 20241207
 
 
 class Box(Geometry):
@@ -196,8 +200,16 @@ class Box(Geometry):
 
     def evaluation_points(self, n):
         """Cell centres of a regular grid of about ``n`` cells with (nearly) cubic cells; each
-        weight is the cell volume, so the weights sum to :attr:`measure` (midpoint rule)."""
+        weight is the cell volume, so the weights sum to :attr:`measure` (midpoint rule).
+
+        From :data:`QMC_EVAL_MIN_DIM` dimensions on, a grid of about ``n`` cells has too few
+        cells per axis to be a useful rule (2 per axis is already 1024 points in 10-D), so the
+        points are ``n`` scrambled Sobol' points (fixed seed) with equal weights instead."""
         n = check_count(n, "n")
+        if self.dim >= QMC_EVAL_MIN_DIM:
+            u = torch.from_numpy(sample_unit_cube(n, self.dim, "sobol", _EVAL_SEED))
+            lo, hi = self._tensors()
+            return lo + (hi - lo) * u, torch.full((n,), self.measure / n, dtype=torch.float64)
         ext = self.hi - self.lo
         per_length = (n / self.measure) ** (1.0 / self.dim)
         counts = [max(1, int(round(e * per_length))) for e in ext]

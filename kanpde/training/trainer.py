@@ -187,7 +187,7 @@ class Trainer:
         for start in range(0, x.shape[0], chunk):
             xs = self._points(torch.as_tensor(x[start:start + chunk]).detach()).requires_grad_(self.x_needs_grad)
             with torch.enable_grad():
-                u = self._u_fn()(xs)
+                u = self._u_fn(self.problem.derivative_order)(xs)
                 terms = self.problem.residual_terms(xs, u)
             out.append(torch.cat([t.detach() for t in terms.values()], 1).norm(dim=1))
         return torch.cat(out) if out else x.new_zeros(0)
@@ -209,7 +209,7 @@ class Trainer:
                                                        transform=self.transform)
             known = {id(p): v for p, v in zip(pts, values)}
         else:
-            u = self._u_fn()(x)
+            u = self._u_fn(self.problem.derivative_order)(x)
         residuals = self.problem.residual_terms(x, u)
         self.residual_names = set(residuals)  # the PDE's terms, for plugins that weight only those
         terms = {name: self._mean_square(name, r, x) for name, r in residuals.items()}

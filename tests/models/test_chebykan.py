@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 from numpy.polynomial import chebyshev as npcheb
-from torch.func import functional_call
 
-from tests.helpers import (JetOf, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match, autograd_jet,
+from tests.helpers import (assert_model_gradchecks, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match, autograd_jet,
                      fit_lbfgs)
 from kanpde.models import ChebyKAN, Jet
 from kanpde.models.chebykan import ChebyKANLayer, chebyshev_basis
@@ -223,19 +222,7 @@ def test_residual_loss_parameter_gradients_match_autograd(widths):
 def test_gradcheck_forward_and_jet_inputs_and_parameters():
     torch.manual_seed(9)
     model = ChebyKAN([2, 3, 2], degree=3, dtype=F64)
-    names = [n for n, _ in model.named_parameters()]
-    params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
-    x = torch.randn(4, 2, dtype=F64, requires_grad=True)
-
-    def forward(x, *ps):
-        return functional_call(model, dict(zip(names, ps)), (x,))
-
-    def jet(x, *ps):
-        return functional_call(JetOf(model), {f"model.{n}": p for n, p in zip(names, ps)}, (x,))
-
-    assert torch.autograd.gradcheck(forward, (x, *params))
-    assert torch.autograd.gradgradcheck(forward, (x, *params))
-    assert torch.autograd.gradcheck(jet, (x, *params))
+    assert_model_gradchecks(model, torch.randn(4, 2, dtype=F64, requires_grad=True))
 
 
 def test_gradgradcheck_layer_jet():

@@ -87,6 +87,8 @@ def wide_jet(model, x, **backend):
     (3, [3, 4, 6, 1], 7, "none", 5),
     (2, [2, 3, 40, 33, 1], 5, "silu", 3),  # output widths past one and four vectors
     (4, [4, 3, 2, 1], 6, "silu", 1),
+    (6, [6, 5, 3, 1], 5, "silu", 3),     # past four directions: chunks of 4 + 2
+    (10, [10, 4, 1], 5, "tanh", 3),      # chunks of 4 + 4 + 2
 ])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_kernel_matches_the_torch_row_path(d, widths, grid, base, k, dtype):
@@ -96,7 +98,7 @@ def test_kernel_matches_the_torch_row_path(d, widths, grid, base, k, dtype):
     ref = wide_jet(model, x, **TORCH)
     with kernel_calls() as calls:
         got = wide_jet(model, x)
-    assert calls["row_jet/compiled"] == len(model.layers)
+    assert calls["row_jet/compiled"] == len(model.layers)  # past JET_CHUNK directions: in chunks
     assert_same(jet_names(model), got, ref, 1e-11 if dtype == torch.float64 else 2e-4)
 
 
@@ -175,6 +177,9 @@ def edge_jet(model, x, **backend):
     (3, [3, 4, 6, 1], 7, "none", 5),
     (4, [4, 3, 2, 1], 100, "silu", 1),
     (2, [2, 3, 2, 1], 6, "silu", 8),
+    (5, [5, 4, 3, 1], 5, "silu", 3),     # past four inputs
+    (10, [10, 3, 1], 5, "silu", 3),      # poisson_nd's dimension
+    (20, [20, 2, 2, 1], 5, "tanh", 2),   # past 16 directions: the inner layers' jets in chunks
 ])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_edge_kernel_matches_the_torch_edge_path(d, widths, grid, base, k, dtype):
@@ -229,11 +234,10 @@ def test_compiled_nested_autograd_through_narrow_layers(widths, grid, base, k):
     assert_same(["u", "lap", "d_x"] + [n for n, _ in model.named_parameters()], got, ref, 1e-11)
 
 
-@pytest.mark.parametrize("widths, order", [([2, 10, 1], 1), ([3, 6, 1], 0), ([5, 4, 3, 1], 2)])
+@pytest.mark.parametrize("widths, order", [([2, 10, 1], 1), ([3, 6, 1], 0), ([5, 4, 3, 1], 1)])
 def test_compiled_table_adjoint(widths, order):
-    # the table gradient of edge splines where the sums and jet kernels do not serve: first-order
-    # jets (the evaluation path of the H1 error) and second-order jets of five inputs (the jet
-    # kernels stop at four); torch's nodes give the reference
+    # the table gradient of edge splines where the sums and jet kernels do not serve: jets of
+    # order 0 and 1 (the evaluation path of the H1 error); torch's nodes give the reference
     model, x = random_model(widths, 5, "silu", 3, torch.float64, 2, 90, 1.1)
 
     def jet_gradients(**backend):

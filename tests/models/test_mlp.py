@@ -4,11 +4,10 @@ import math
 
 import pytest
 import torch
-from torch.func import functional_call
 
 from kanpde.models import MLP, Jet
 from kanpde.models.mlp import MLP_ACTIVATIONS, DenseLayer
-from tests.helpers import (JetOf, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match,
+from tests.helpers import (assert_model_gradchecks, assert_close, assert_jet_matches_autograd, assert_residual_param_grads_match,
                            autograd_jet, fit_lbfgs)
 
 F64 = torch.float64
@@ -77,19 +76,7 @@ def test_residual_loss_parameter_gradients_match_autograd(activation):
 def test_gradcheck_inputs_and_parameters(activation):
     torch.manual_seed(5)
     model = MLP([2, 3, 2], activation=activation, dtype=F64)
-    names = [n for n, _ in model.named_parameters()]
-    params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
-    x = torch.randn(4, 2, dtype=F64, requires_grad=True)
-
-    def forward(x, *ps):
-        return functional_call(model, dict(zip(names, ps)), (x,))
-
-    def jet(x, *ps):
-        return functional_call(JetOf(model), {f"model.{n}": p for n, p in zip(names, ps)}, (x,))
-
-    assert torch.autograd.gradcheck(forward, (x, *params))
-    assert torch.autograd.gradgradcheck(forward, (x, *params))
-    assert torch.autograd.gradcheck(jet, (x, *params))
+    assert_model_gradchecks(model, torch.randn(4, 2, dtype=F64, requires_grad=True))
 
 
 def test_gradgradcheck_layer_jet():

@@ -6,8 +6,8 @@ Every node of :mod:`~kanpde.models.kan.nested`, :mod:`~kanpde.models.kan.jets`,
 implementation serves a call; nothing else decides.  The automatic choice:
 
 - **compiled kernels** (``csrc/``, loaded by :mod:`~kanpde.models.kan.compiled`) serve CPU
-  tensors of float32/float64 with spline order ``k <= 8``: the second-order jets of
-  ``1 <= d <= 4`` input dimensions, the sums of nested autograd up to derivative order 3 with a
+  tensors of float32/float64 with spline order ``k <= 8``: the second-order jets of any
+  number of input dimensions (in chunks of :data:`JET_CHUNK` directions), the sums of nested autograd up to derivative order 3 with a
   base activation the kernels know (:data:`BASE_KINDS`), the edge splines' table adjoint up to
   order 3, and the row products.  Elsewhere (GPUs, other dtypes, a failed build,
   ``KANPDE_NATIVE=0``) the torch nodes run, with the same numbers up to round-off.
@@ -31,7 +31,7 @@ import torch
 
 from . import compiled
 
-__all__ = ["force_backend", "kernel_calls", "BASE_KINDS", "EDGEWISE_MAX"]
+__all__ = ["force_backend", "kernel_calls", "BASE_KINDS", "EDGEWISE_MAX", "JET_CHUNK"]
 
 #: base activation -> its code in the compiled kernels (0: none the kernels know)
 BASE_KINDS = {"silu": 1, "tanh": 2, "identity": 3}
@@ -146,10 +146,16 @@ def sums_loop() -> int:
 
 
 # ------------------------------------------------------------------------------ jets
+#: the most derivative directions one compiled jet call carries (``edge_jet`` past the input
+#: layer, ``row_jet``); :mod:`~kanpde.models.kan.jets` cuts a wider jet into chunks of this many
+JET_CHUNK = {"edge_jet": 16, "row_jet": 4}
+
+
 def jet_kernels(operation: str, h: torch.Tensor, d: int, k: int):
     """The compiled kernels for a second-order jet (``operation``: edge_jet or row_jet) of
-    ``d`` input dimensions, or ``None`` for the torch node."""
-    kernels = _kernels_for(h, k) if 1 <= d <= 4 else None
+    ``d >= 1`` derivative directions (any number: the caller cuts them into chunks of
+    :data:`JET_CHUNK`), or ``None`` for the torch node."""
+    kernels = _kernels_for(h, k) if d >= 1 else None
     _note(operation, "torch" if kernels is None else "compiled")
     return kernels
 

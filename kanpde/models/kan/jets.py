@@ -298,12 +298,31 @@ class CompiledEdgeJet(torch.autograd.Function):
         return d_h, d_g, d_s, dt, dw, None, None, None, None
 
 
+def in_direction_chunks(jet, g, s, size):
+    """``jet(g, s) -> (value, grad, hess)`` over the derivative directions (the last axis of
+    ``g`` and ``s``, and of ``grad`` and ``hess``) in chunks of at most ``size``.
+
+    A direction's gradient and Hessian channels depend only on the layer input and that
+    direction's own input channels, so the chunks' channels concatenate to the whole jet; the
+    value, the same in every chunk, is taken from the first (the others' values get no
+    gradient, and autograd sums the chunks' contributions to the layer input and table)."""
+    d = g.shape[-1]
+    if d <= size:
+        return jet(g, s)
+    parts = [jet(g[..., i:i + size], s[..., i:i + size]) for i in range(0, d, size)]
+    return parts[0][0], torch.cat([p[1] for p in parts], -1), torch.cat([p[2] for p in parts], -1)
+
+
 def edge_jet(h, g, s, table, wb, loc, base, first):
-    """:class:`EdgeJet`, or :class:`CompiledEdgeJet` where the compiled kernel serves the call."""
+    """:class:`EdgeJet`, or :class:`CompiledEdgeJet` where the compiled kernel serves the call
+    (past the input layer in chunks of ``dispatch.JET_CHUNK["edge_jet"]`` directions)."""
     kernels = dispatch.jet_kernels("edge_jet", h, loc.n_inputs if first else g.shape[2], loc.k)
-    if kernels is not None:
+    if kernels is None:
+        return EdgeJet.apply(h, g, s, table, wb, loc, base, first)
+    if first:  # an input layer's directions are its own inputs: one call for any number
         return CompiledEdgeJet.apply(h, g, s, table, wb, loc, base, first, kernels)
-    return EdgeJet.apply(h, g, s, table, wb, loc, base, first)
+    return in_direction_chunks(lambda gc, sc: CompiledEdgeJet.apply(h, gc, sc, table, wb, loc, base, first, kernels),
+                               g, s, dispatch.JET_CHUNK["edge_jet"])
 
 
 
@@ -314,6 +333,7 @@ def row_jet(h, g, s, table, loc, base, per_block, width):
     d = g.shape[2]
     kernels = dispatch.jet_kernels("row_jet", h, d, loc.k)
     if kernels is not None:
-        return CompiledRowJet.apply(h, g, s, table, loc, base, kernels)
+        return in_direction_chunks(lambda gc, sc: CompiledRowJet.apply(h, gc, sc, table, loc, base, kernels),
+                                   g, s, dispatch.JET_CHUNK["row_jet"])
     out = RowJet.apply(h, g, s, table, loc, loc.block_pattern(per_block, width), base)
     return out[:, 0], out[:, 1:1 + d].transpose(1, 2), out[:, 1 + d:].transpose(1, 2)

@@ -384,6 +384,9 @@ void check(const torch::Tensor& u, const torch::Tensor& ih, const torch::Tensor&
 //   hess[q, d] = sum_p phi_2 g[p, d]^2 + phi_1 s[p, d]   (first: grad[q, p] = phi_1, hess = phi_2)
 
 constexpr int64_t kTile = 64;
+// derivative directions one edge-kernel call carries past the input layer (its per-direction
+// adjoint lanes live on the stack); kanpde/models/kan/jets.py cuts wider jets into chunks
+constexpr int kMaxEdgeD = 16;
 
 // Base activations: b^(r)(z) from z and aux = sigma(z) (silu) or tanh(z) (tanh).
 enum BaseKind { kNone = 0, kSilu = 1, kTanh = 2, kIdentity = 3 };
@@ -546,7 +549,8 @@ void edge_backward_impl(const EdgeArgs<T>& a, int64_t R, const T* gv, const T* g
     T* dt = tab.mine();
     T* dw = wsum.mine();
     EdgeLanes<T> e;
-    T zero[kTile], p1[kTile], p2[kTile], p3[kTile], d1[kTile], d2[kTile], ah[kTile], ag[4][kTile], as[4][kTile];
+    T zero[kTile], p1[kTile], p2[kTile], p3[kTile], d1[kTile], d2[kTile], ah[kTile], ag[kMaxEdgeD][kTile],
+        as[kMaxEdgeD][kTile];
     T cm[K + 1][kTile];
     for (int64_t l = 0; l < kTile; ++l) zero[l] = 0;
     for (int64_t t = t0; t < t1; ++t) {
@@ -555,8 +559,8 @@ void edge_backward_impl(const EdgeArgs<T>& a, int64_t R, const T* gv, const T* g
         edge_lanes<T, K>(a, p, n0, nl, e);
         // the x adjoints accumulate in place (scratch lanes where one is not wanted)
         T* ahp = dh ? dh + p * N + n0 : ah;
-        T* agp[4];
-        T* asp[4];
+        T* agp[kMaxEdgeD];
+        T* asp[kMaxEdgeD];
         for (int64_t l = 0; l < nl; ++l) ahp[l] = 0;
         if (!a.first)
           for (int64_t d = 0; d < D; ++d) {
@@ -892,12 +896,10 @@ void check_edge(const torch::Tensor& u, const torch::Tensor& ih, const torch::Te
     TORCH_CHECK(kind == kIdentity || (aux.is_contiguous() && aux.sizes() == u.sizes()),
                 "edge kernel: aux must be contiguous (I, N)");
   }
-  if (first) {
-    TORCH_CHECK(I <= 4, "edge kernel: an input layer takes at most 4 inputs, got ", I);
-  } else {
+  if (!first) {  // an input layer's directions are its inputs: any number
     TORCH_CHECK(g.is_contiguous() && s.is_contiguous() && g.dim() == 3 && g.size(0) == I && g.size(2) == N &&
-                    s.sizes() == g.sizes() && g.size(1) >= 1 && g.size(1) <= 4,
-                "edge kernel: g and s must be contiguous (I, D, N) with 1 <= D <= 4");
+                    s.sizes() == g.sizes() && g.size(1) >= 1 && g.size(1) <= kMaxEdgeD,
+                "edge kernel: g and s must be contiguous (I, D, N) with 1 <= D <= ", kMaxEdgeD);
   }
 }
 
