@@ -22,6 +22,21 @@ def test_each_experiment_builds_its_recipe(experiment, family, features, budget)
         assert isinstance(model, features) and isinstance(model.inner, family)
 
 
+def test_every_problem_has_an_experiment_that_builds():
+    # conf/experiment/<name>.yaml for each problem of the zoo: the problem of the same name, a
+    # budget of at most 10 minutes (Allen-Cahn: 30)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "conf"
+    problems = {p.stem for p in (root / "problem").glob("*.yaml")} - {"custom", "heat1d", "poisson1d", "poisson2d_sin"}
+    experiments = {p.stem for p in (root / "experiment").glob("*.yaml")}
+    assert problems <= experiments, sorted(problems - experiments)
+    for name in sorted(experiments):
+        problem, model, options = build(compose([f"+experiment={name}"]))
+        assert problem.name == name
+        assert options.stop.max_time_s <= (1800 if name == "allen_cahn1d" else 600)
+
+
 def test_periodic_features_and_hard_constraints_from_the_command_line(tmp_path):
     # Allen-Cahn with the periodic embedding and hard initial data: neither the periodic nor the
     # initial condition is left in the loss, the model says what wraps what, and the final

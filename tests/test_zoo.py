@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 
+from kanpde import Problem
 from kanpde.problems.advection import Advection1D
 from kanpde.problems.helmholtz import Helmholtz2D
 from kanpde.problems.klein_gordon import KleinGordon1D
@@ -127,6 +128,15 @@ def test_the_lshape_solution_is_the_corner_singularity():
     # and zero on the two edges that meet at the re-entrant corner
     edges = torch.tensor([[0.5, 0.0], [0.0, -0.5]], dtype=torch.float64)
     assert PoissonLShape().exact_values(edges).abs().max() < 1e-15
+
+
+def test_the_lshape_gradient_is_the_closed_form_and_finite_at_the_corner():
+    problem = PoissonLShape()
+    x = interior(problem)
+    torch.testing.assert_close(problem.exact_grad(x), Problem.exact_grad(problem, x))  # autograd
+    x, _ = problem.domain.evaluation_points(2500)
+    assert torch.isfinite(problem.exact_grad(x)).all()
+    assert torch.equal(problem.exact_grad(torch.zeros(1, 2, dtype=torch.float64)), torch.zeros(1, 2, dtype=torch.float64))
 
 
 def test_kovasznay_has_the_closed_form_lambda():
