@@ -226,16 +226,14 @@ def evaluate_errors(problem: Any, u_fn: Callable[[torch.Tensor], torch.Tensor], 
     arrays["u_exact"] = exact[0]
     grad_pred = np.concatenate(g_chunks, axis=0) if gradients else None
     grad_exact = exact[1] if gradients else None
-    metrics = errors(arrays["u_pred"], arrays["u_exact"], grad_pred, grad_exact, weights)
+    # the headline errors measure the outputs problem.error_outputs (all by default)
+    cols = slice(None) if m == 1 or problem.error_outputs is None else list(problem.error_outputs)
+    metrics = errors(arrays["u_pred"][:, cols], arrays["u_exact"][:, cols],
+                     None if grad_pred is None else grad_pred[:, cols],
+                     None if grad_exact is None else grad_exact[:, cols], weights)
     if m > 1:
         names = problem.component_names
         for c in range(m):  # each output on its own: rel_l2_<name>
             metrics[f"rel_l2_{names[c]}"] = errors(arrays["u_pred"][:, c], arrays["u_exact"][:, c],
                                                    weights=weights)["rel_l2"]
-        picked = problem.error_outputs
-        if picked is not None and tuple(picked) != tuple(range(m)):
-            cols = list(picked)
-            metrics.update(errors(arrays["u_pred"][:, cols], arrays["u_exact"][:, cols],
-                                  None if grad_pred is None else grad_pred[:, cols],
-                                  None if grad_exact is None else grad_exact[:, cols], weights))
     return metrics, arrays

@@ -173,7 +173,8 @@ class Problem:
             raise ValueError(f"{label}: output_names must be {m} identifiers (one per output), got {names!r}")
         picked = self.error_outputs
         if picked is not None and (not isinstance(picked, (tuple, list)) or not picked
-                                   or any(isinstance(c, bool) or c not in range(m) for c in picked)):
+                                   or any(isinstance(c, bool) or not isinstance(c, numbers.Integral)
+                                          or c not in range(m) for c in picked)):
             raise ValueError(f"{label}: error_outputs must be a non-empty tuple of output indices in "
                              f"0..{m - 1}, got {picked!r}")
         if not isinstance(self.conditions, list):
