@@ -35,7 +35,8 @@ from kanpde.models.kan import KAN  # noqa: E402
 from kanpde.runtime import tune_allocator  # noqa: E402
 
 #: 2-D (the paper's Poisson problem) and 10-D (poisson_nd with dim=10) widths
-WIDTHS = ([2, 10, 1], [2, 32, 32, 1], [10, 10, 1], [10, 32, 32, 1])
+# 2-D and 3-D (the KAN [3,8,8,1] and MLP [3,32,32,32,1] of a 3-D Poisson run), and 10-D
+WIDTHS = ([2, 10, 1], [2, 32, 32, 1], [3, 8, 8, 1], [3, 32, 32, 32, 1], [10, 10, 1], [10, 32, 32, 1])
 GRIDS = (5, 20, 100)
 CHEBY_DEGREE = 8
 
@@ -182,11 +183,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 2048, one thread, G in {5, 100}, 3 repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per configuration")
+    parser.add_argument("--widths", default=None,
+                        help="only these widths, e.g. '3,32,32,32,1;3,8,8,1' (default: all of WIDTHS)")
     parser.add_argument("--stat", choices=("median", "min"), default="median",
                         help="statistic over the repeats (min is steadier on a busy machine)")
     args = parser.parse_args(argv)
-    global STAT
+    global STAT, WIDTHS
     STAT = min if args.stat == "min" else statistics.median
+    if args.widths:
+        try:
+            WIDTHS = tuple([int(w) for w in spec.split(",")] for spec in args.widths.split(";"))
+        except ValueError:
+            parser.error(f"--widths: expected integers like '3,32,32,32,1;3,8,8,1', got {args.widths!r}")
+        if any(len(w) < 2 or min(w) < 1 for w in WIDTHS):
+            parser.error(f"--widths: each entry needs at least two positive widths, got {args.widths!r}")
     default_threads = torch.get_num_threads()
     # the allocator settings kanpde.solve trains with (for every model alike)
     tuned = tune_allocator()

@@ -24,13 +24,16 @@ __all__ = ["main", "KanpdeConfig", "build", "compose", "options_from_config", "c
 class KanpdeConfig(SolveOptions):
     """Typed schema of the whole configuration: the run settings of :class:`SolveOptions` (one
     definition for the CLI and ``kanpde.solve``, same names and defaults) plus the problem and
-    the model (free-form ``_target_`` nodes whose keys the classes they build check), and the
-    run-folder switches ``resume`` and ``plots``."""
+    the model (free-form ``_target_`` nodes whose keys the classes they build check), the
+    run-folder switches ``resume``, ``overwrite`` and ``plots``, and the job's CPU ``threads``
+    (``auto``: its launcher's share of the cores, :mod:`kanpde.threads`)."""
 
     problem: Any = None
     model: Any = None
-    resume: bool = False
+    resume: Any = False       # true, false or force (continue despite changed settings)
+    overwrite: bool = False
     plots: bool = True
+    threads: Any = "auto"
 
 
 def config_dir() -> str:
@@ -121,33 +124,63 @@ def _feature_settings(features, problem) -> dict:
 
 def _run(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from .training import TrainingDiverged, solve
+    from .cli_errors import EXIT_CONFIG, EXIT_DIVERGED, EXIT_PROBLEM, describe, full_errors
+    from .threads import apply_threads, job_threads
+    from .training import SetupError, TrainingDiverged, solve
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    # a job of a sweep records why it failed and returns, so the sweep goes on (sweep_status.py)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    try:  # the configuration: nothing is trained or written by this part
+        if cfg.resume not in (True, False, "force"):
+            raise ValueError(f"resume must be true, false or force, got {cfg.resume!r}")
+        apply_threads(job_threads(cfg.threads, OmegaConf.to_container(hydra_cfg.launcher, resolve=True)))
         problem, model, options = build(cfg)
-        result = solve(problem, model, options=options, output_dir=run_dir, resume=cfg.resume,
-                       config_yaml=OmegaConf.to_yaml(cfg), plots=cfg.plots)
-    except TrainingDiverged as exc:
-        print(f"kanpde: error: {exc}", file=sys.stderr)
-        raise SystemExit(3) from None
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, RuntimeError) as exc:
-        if os.environ.get("KANPDE_FULL_ERROR"):
+    except Exception as exc:
+        if full_errors():
             raise
-        print(f"kanpde: error: {_message(exc)}", file=sys.stderr)
-        raise SystemExit(2) from None
+        return _job_failed(run_dir, in_sweep, "failed", describe(exc), EXIT_CONFIG)
+    try:
+        result = solve(problem, model, options=options, output_dir=run_dir, resume=cfg.resume,
+                       overwrite=cfg.overwrite, config_yaml=OmegaConf.to_yaml(cfg), plots=cfg.plots)
+    except TrainingDiverged as exc:
+        return _job_failed(run_dir, in_sweep, "diverged", str(exc), EXIT_DIVERGED)
+    except Exception as exc:
+        if full_errors():
+            raise
+        code = EXIT_CONFIG if isinstance(exc, SetupError) else EXIT_PROBLEM
+        return _job_failed(run_dir, in_sweep, "failed", describe(exc), code)
     print(result.summary())
 
 
-def _message(exc: BaseException) -> str:
-    # Hydra wraps constructor errors; show the user's error first and drop the wrapper noise.
-    text = str(exc)
-    cause = exc.__cause__
-    if cause is not None and type(exc).__name__ == "InstantiationException":
-        return f"{text.splitlines()[0]} {cause}"
-    return text
+def _job_failed(run_dir: Path, in_sweep: bool, status: str, message: str, exit_code: int) -> None:
+    """Report a run that did not complete: one message; then, alone, exit with ``exit_code``,
+    or, as a job of a sweep, record it in the job's folder and let the sweep go on."""
+    print(f"kanpde: error: {message}", file=sys.stderr)
+    if not in_sweep:
+        raise SystemExit(exit_code) from None
+    from .sweep_status import write_job_status
+
+    write_job_status(run_dir, status, message, exit_code)
+
+
+def _check_output_folders(argv: list[str]) -> None:
+    """Refuse a run or sweep folder that lies under a file, before Hydra tries to create it."""
+    from .cli_errors import EXIT_CONFIG
+
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") in ("hydra.run.dir", "hydra.sweep.dir") and value:
+            path = Path(value).expanduser()
+            for p in (path, *path.parents):
+                if p.exists() and not p.is_dir():
+                    print(f"kanpde: error: {key}={value!r} cannot be a folder: {str(p)!r} is a file",
+                          file=sys.stderr)
+                    raise SystemExit(EXIT_CONFIG)
 
 
 def _register() -> None:
@@ -169,8 +202,18 @@ def main() -> None:
     # A user's own problem module in the current folder must be importable by `_target_`.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    from .sweep_status import SWEEP_FAILED_EXIT, last_sweep
+
     _register()
+    _check_output_folders(sys.argv[1:])
+    if any(a.partition("=")[0] == "resume" and a.partition("=")[2].lower() in ("true", "force") for a in sys.argv[1:]) \
+            and not any(a.startswith("hydra.output_subdir=") for a in sys.argv[1:]):
+        # a resume keeps the run's own .hydra/ (the configuration it was started with); a resume
+        # that is refused must leave the folder as it was
+        sys.argv.append("hydra.output_subdir=null")
     hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")(_run)()
+    if last_sweep.get("failed") or last_sweep.get("diverged"):
+        raise SystemExit(SWEEP_FAILED_EXIT)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ __all__ = [
     "Initial",
     "Data",
     "SAMPLING_METHODS",
+    "on_face",
 ]
 
 # Predicate sampling: draw this many candidates first, grow the draw at most this often, and
@@ -65,6 +66,35 @@ __all__ = [
 _PREDICATE_FIRST_FACTOR = 2
 _PREDICATE_ROUNDS = 8
 _PREDICATE_MAX_CANDIDATES = 2_000_000
+
+
+def on_face(function: Callable[[torch.Tensor], torch.Tensor], axis: int, at: float,
+            component: int | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Boundary data from a function of the whole domain, restricted to the face ``x_axis = at``.
+
+    ``on_face(problem.exact, axis=0, at=1.0)`` is ``g(x) = exact(x with column 0 set to 1.0)``:
+    a function of the face's own coordinates only, as boundary data come in practice, so a
+    hard constraint built from it (:mod:`kanpde.constraints`) lifts the data and not a function
+    that already is the solution in the interior.  ``component`` picks one output column of a
+    vector-valued ``function`` (the result is then ``(N, 1)``).
+    """
+    if not callable(function):
+        raise TypeError(f"on_face: function must be callable, got {type(function).__name__}")
+    axis = _check_int(axis, "on_face", "axis", 0)
+    if not (isinstance(at, numbers.Real) and math.isfinite(float(at))):
+        raise ValueError(f"on_face: at must be a finite number, got {at!r}")
+    component = _check_int(component, "on_face", "component", 0, allow_none=True)
+    at = float(at)
+
+    def data(x: torch.Tensor) -> torch.Tensor:
+        if not 0 <= axis < x.shape[1]:
+            raise ValueError(f"on_face: axis {axis} is not a column of points with {x.shape[1]} columns")
+        x = x.clone()
+        x[:, axis] = at
+        values = function(x)
+        return values if component is None else values[:, component:component + 1]
+
+    return data
 
 
 # ----------------------------------------------------------------------------- helpers

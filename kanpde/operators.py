@@ -46,6 +46,7 @@ __all__ = [
     "dt",
     "normal_derivative",
     "ForwardPathUnavailable",
+    "second_derivative_axes",
 ]
 
 #: accepted values of the ``derivatives`` switch
@@ -54,6 +55,33 @@ DERIVATIVE_MODES = ("auto", "autograd", "forward")
 _JET = "_kanpde_jet"          # (x, Jet, strict) attached by evaluate() on the forward path
 _CACHE = "_kanpde_cache"      # dict of autograd results, keyed by (id(x), what...)
 _TIME = "_kanpde_time_axis"   # int attached to space-time point tensors
+_RECORDERS: list[set] = []     # open second_derivative_axes() blocks
+
+
+class second_derivative_axes:
+    """Context manager recording the input axes along which second derivatives are taken
+    (pure or mixed, any component) while it is open::
+
+        with op.second_derivative_axes() as axes:
+            problem.residual(x, u)
+        # axes == {0} for Burgers (u_xx only), {0, 1} for a 2-D Laplacian
+
+    For the trainer's choice of derivative path (``derivatives="auto"``); the operators behave
+    the same inside and outside.
+    """
+
+    def __enter__(self) -> set:
+        self.axes: set[int] = set()
+        _RECORDERS.append(self.axes)
+        return self.axes
+
+    def __exit__(self, *exc) -> None:
+        _RECORDERS.remove(self.axes)
+
+
+def _record(*axes: int) -> None:
+    for rec in _RECORDERS:
+        rec.update(axes)
 
 
 class ForwardPathUnavailable(RuntimeError):
@@ -245,6 +273,7 @@ def _hessian_row(u: torch.Tensor, x: torch.Tensor, c: int, i: int) -> torch.Tens
 
 def _second(u: torch.Tensor, x: torch.Tensor, c: int, i: int, j: int) -> torch.Tensor:
     """d^2 u_c / dx_i dx_j, shape (N,)."""
+    _record(i, j)
     jet = _jet(u, x)
     if i == j and jet is not None and jet.hess_diag is not None:
         return jet.hess_diag[:, c, i]
@@ -323,6 +352,7 @@ def laplacian(u: torch.Tensor, x: torch.Tensor, component: int | None = None,
     """
     _check(u, x, "laplacian")
     spatial = _spatial_axes(x, time_axis)
+    _record(*spatial)
     jet = _jet(u, x)
     cols = []
     for c in _components(u, component):
@@ -342,6 +372,7 @@ def hessian(u: torch.Tensor, x: torch.Tensor, component: int | None = None) -> t
     comps = _components(u, component)
     if len(comps) != 1:
         raise ValueError(f"hessian: u has {u.shape[1]} components; pick one with component=i")
+    _record(*range(x.shape[1]))
     _no_forward(u, "the full Hessian")
     c = comps[0]
     return torch.stack([_hessian_row(u, x, c, i) for i in range(x.shape[1])], dim=1)

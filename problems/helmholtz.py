@@ -1,6 +1,4 @@
 """Helmholtz equation with a manufactured solution."""
-import math
-
 import torch
 
 from kanpde import Problem, conditions, geometry
@@ -21,13 +19,9 @@ class Helmholtz2D(Problem):
     def setup(self):
         # the data face by face, as functions of the face's own coordinate (zero for whole
         # wave numbers); with hard constraints the network learns the solution, not the lift
-        a1, a2 = self.a1 * pi, self.a2 * pi
-        self.conditions = [
-            conditions.Dirichlet("left", value=lambda x: math.sin(-a1) * torch.sin(a2 * x[:, 1:])),
-            conditions.Dirichlet("right", value=lambda x: math.sin(a1) * torch.sin(a2 * x[:, 1:])),
-            conditions.Dirichlet("bottom", value=lambda x: torch.sin(a1 * x[:, :1]) * math.sin(-a2)),
-            conditions.Dirichlet("top", value=lambda x: torch.sin(a1 * x[:, :1]) * math.sin(a2)),
-        ]
+        faces = {"left": (0, -1.0), "right": (0, 1.0), "bottom": (1, -1.0), "top": (1, 1.0)}
+        self.conditions = [conditions.Dirichlet(face, value=conditions.on_face(self.exact, axis, at))
+                           for face, (axis, at) in faces.items()]
 
     def residual(self, x, u):
         return op.laplacian(u, x) + self.k**2 * u - self.source(x)

@@ -18,7 +18,7 @@ class KleinGordon1D(Problem):
     def setup(self):
         self.conditions = [
             conditions.Dirichlet("left", value=0.0),
-            conditions.Dirichlet("right", value=lambda x: torch.cos(5 * pi * x[:, 1:]) + x[:, 1:] ** 3),
+            conditions.Dirichlet("right", value=conditions.on_face(self.exact, 0, 1.0)),
             conditions.Initial(value=lambda x: x[:, :1], dt_value=0.0),
         ]
 

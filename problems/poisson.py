@@ -85,14 +85,14 @@ class PoissonLShape(Problem):
     domain = geometry.Polygon([(-1, -1), (0, -1), (0, 0), (1, 0), (1, 1), (-1, 1)])
 
     def setup(self):
-        one = lambda x: torch.ones_like(x[:, :1])
+        on_face = conditions.on_face
         self.conditions = [
-            conditions.Dirichlet("edge0", value=lambda x: corner_mode(x[:, :1], -one(x)), name="dirichlet_bottom"),
+            conditions.Dirichlet("edge0", value=on_face(self.exact, 1, -1.0), name="dirichlet_bottom"),
             conditions.Dirichlet("edge1", value=0.0, name="dirichlet_corner_x0"),
             conditions.Dirichlet("edge2", value=0.0, name="dirichlet_corner_y0"),
-            conditions.Dirichlet("edge3", value=lambda x: corner_mode(one(x), x[:, 1:]), name="dirichlet_right"),
-            conditions.Dirichlet("edge4", value=lambda x: corner_mode(x[:, :1], one(x)), name="dirichlet_top"),
-            conditions.Dirichlet("edge5", value=lambda x: corner_mode(-one(x), x[:, 1:]), name="dirichlet_left"),
+            conditions.Dirichlet("edge3", value=on_face(self.exact, 0, 1.0), name="dirichlet_right"),
+            conditions.Dirichlet("edge4", value=on_face(self.exact, 1, 1.0), name="dirichlet_top"),
+            conditions.Dirichlet("edge5", value=on_face(self.exact, 0, -1.0), name="dirichlet_left"),
         ]
 
     def residual(self, x, u):

@@ -256,3 +256,31 @@ def test_bad_where_and_method():
     with pytest.raises(ValueError, match="needs a number of points"):
         bc.Dirichlet("left").sample(RECT)
     assert bc.Dirichlet("left", n_points=6).sample(RECT)["x"].shape == (6, 2)
+
+
+def test_on_face_fixes_one_coordinate_and_picks_a_component():
+    def field(x):
+        return torch.cat([x[:, :1] * 10 + x[:, 1:], x[:, :1] - x[:, 1:]], 1)
+
+    x = torch.tensor([[0.25, 0.5], [0.75, -0.5]], dtype=torch.float64)
+    whole = bc.on_face(field, axis=0, at=1.0)(x)
+    torch.testing.assert_close(whole, torch.tensor([[10.5, 0.5], [9.5, 1.5]], dtype=torch.float64), rtol=0, atol=0)
+    second = bc.on_face(field, axis=1, at=-2.0, component=1)(x)
+    torch.testing.assert_close(second, torch.tensor([[2.25], [2.75]], dtype=torch.float64), rtol=0, atol=0)
+    assert x[0, 0] == 0.25  # the caller's points are left alone
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"function": 3.0, "axis": 0, "at": 0.0}, "function must be callable"),
+    ({"function": torch.sin, "axis": -1, "at": 0.0}, "axis must be"),
+    ({"function": torch.sin, "axis": 0, "at": float("nan")}, "at must be a finite number"),
+    ({"function": torch.sin, "axis": 0, "at": 0.0, "component": 1.5}, "component must be"),
+])
+def test_on_face_bad_arguments_are_named(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        bc.on_face(**kwargs)
+
+
+def test_on_face_axis_beyond_the_points_is_named():
+    with pytest.raises(ValueError, match="axis 2 is not a column"):
+        bc.on_face(torch.sin, axis=2, at=0.0)(torch.zeros(3, 2, dtype=torch.float64))

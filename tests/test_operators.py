@@ -174,3 +174,23 @@ def test_bad_input_messages():
         op.div(u, x)
     with pytest.raises(op.ForwardPathUnavailable, match="no forward_jet"):
         op.evaluate(lambda z: z, x, derivatives="forward")
+
+
+def test_second_derivative_axes_records_what_the_residual_asks_for():
+    x = torch.rand(6, 3, dtype=torch.float64, requires_grad=True)
+    u = (x[:, :1] ** 2) * torch.sin(x[:, 1:2]) * torch.exp(x[:, 2:])
+    with op.second_derivative_axes() as axes:
+        op.partial(u, x, 0)            # first derivatives are not recorded
+        op.partial(u, x, 2, 2)
+    assert axes == {2}
+    with op.second_derivative_axes() as axes:
+        op.partial(u, x, 0, 1)
+    assert axes == {0, 1}
+    with op.second_derivative_axes() as axes:
+        op.laplacian(u, op.with_time_axis(x, 2))   # spatial axes only
+    assert axes == {0, 1}
+    with op.second_derivative_axes() as axes:
+        op.hessian(u, x)
+    assert axes == {0, 1, 2}
+    op.partial(u, x, 1, 1)  # outside a block: nothing recorded, nothing kept
+    assert axes == {0, 1, 2}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from .base import GridAdaptive, Jet, Model, UsesCompiledKernels, check_widths, prepare_kernels
+from .base import (GridAdaptive, Jet, Model, UsesCompiledKernels, check_widths, prefers_autograd_for_partial_hessians,
+                   prepare_kernels)
 
 _LAZY = {
     "KAN": "kan", "KANLayer": "kan",
@@ -20,7 +21,8 @@ _LAZY = {
     "with_features": "features", "feature_width": "features", "FEATURE_KINDS": "features",
 }
 
-__all__ = ["Jet", "Model", "GridAdaptive", "UsesCompiledKernels", "check_widths", "prepare_kernels", *_LAZY]
+__all__ = ["Jet", "Model", "GridAdaptive", "UsesCompiledKernels", "check_widths", "prefers_autograd_for_partial_hessians",
+           "prepare_kernels", *_LAZY]
 
 
 def __getattr__(name: str):

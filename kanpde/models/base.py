@@ -140,6 +140,10 @@ class Model(nn.Module):
 
     #: models derived from this class can propagate derivatives forward (see :meth:`forward_jet`)
     supports_jet: bool = True
+    #: under ``derivatives="auto"``, prefer autograd when the residual's second derivatives run
+    #: along only some input axes: the jet pays for every axis (see
+    #: :func:`prefers_autograd_for_partial_hessians`)
+    autograd_for_partial_hessians: bool = False
 
     def __init__(self, widths: Sequence[int]):
         super().__init__()
@@ -262,3 +266,26 @@ def prepare_kernels(model: nn.Module, device: torch.device | str) -> None:
     for module in model.modules():
         if isinstance(module, UsesCompiledKernels):
             module.prepare_kernels(device)
+
+
+def prefers_autograd_for_partial_hessians(model) -> bool:
+    """Whether ``model`` (or the model inside a hard-constraint wrapper, whose jet costs what its
+    inner model's does) computes a residual whose second derivatives miss some input axes faster
+    by autograd.
+
+    An MLP's forward jet carries a gradient and a Hessian-diagonal channel per input axis
+    through every dense layer, used or not; autograd computes only the second derivatives the
+    residual asks for (viscous Burgers: u_xx, none along t), which on 2 cores was the faster
+    path (``benchmarks/bench_derivative_paths.py``).  Behind input features the jet is not
+    slower (their many feature channels make autograd costly too), and a KAN's compiled jets
+    are faster than autograd either way.
+    """
+    seen = set()
+    while model is not None and id(model) not in seen:
+        seen.add(id(model))
+        if getattr(type(model), "autograd_for_partial_hessians", False):
+            return True
+        if not getattr(type(model), "jet_cost_is_inner", False):
+            return False
+        model = model.__dict__.get("_modules", {}).get("inner")
+    return False

@@ -80,6 +80,9 @@ class ConstrainedOutput(Model):
     ``refine``, so ``isinstance(model, GridAdaptive)`` stays truthful.
     """
 
+    #: its jet is the inner model's plus a product rule: the derivative-path choice is the inner's
+    jet_cost_is_inner = True
+
     _DELEGATED = frozenset({"activation_curves", "regularization_loss", "prepare_kernels"})
 
     def __new__(cls, inner=None, *args, **kwargs):

@@ -157,6 +157,9 @@ class MLP(Model):
     ``sum_l in_l * out_l`` (+ ``sum_l out_l`` with bias).
     """
 
+    # dense layers carry every input axis's jet channels whether the residual uses them or not
+    autograd_for_partial_hessians = True
+
     def __init__(self, widths: Sequence[int], activation: str = "tanh", bias: bool = True,
                  dtype: torch.dtype | None = None, device: torch.device | str | None = None):
         super().__init__(widths)

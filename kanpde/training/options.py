@@ -26,6 +26,8 @@ __all__ = ["Stage", "OptimOptions", "SamplerOptions", "EvalOptions", "StopOption
 SCHEDULERS = ("none", "cosine", "exponential", "step")
 DTYPES = ("float64", "float32")
 DEVICES = ("auto", "cpu", "cuda")
+#: fewest evaluation points: one point gave rel_l2 = NaN (0 / 0 where the solution vanishes)
+MIN_EVAL_POINTS = 16
 
 
 @dataclass
@@ -154,11 +156,14 @@ class EvalOptions:
 class StopOptions:
     """Early stop at an evaluation: once ``target_rel_l2`` is reached, when the loss has not
     improved by 1 % in ``plateau_patience`` evaluations (0: never), or after ``max_time_s``
-    seconds of training."""
+    seconds of training.  A run stops as diverged (its last good state kept) when the loss is
+    NaN or infinite, when it grows above ``divergence_factor`` times its best value so far, or
+    when an error metric stops being finite (``divergence_factor: null`` allows finite blow-ups)."""
 
     target_rel_l2: Optional[float] = None
     plateau_patience: int = 0
     max_time_s: Optional[float] = None
+    divergence_factor: Optional[float] = 1e8
 
 
 @dataclass
@@ -274,6 +279,9 @@ class SolveOptions:
                         ("eval.every", e.every), ("eval.n_points", e.n_points)):
             if not _is_int(v) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if e.n_points < MIN_EVAL_POINTS:
+            raise ValueError(f"eval.n_points must be at least {MIN_EVAL_POINTS} (the errors are integrals over the "
+                             f"domain, approximated on that many points), got {e.n_points!r}")
         for name, v in (("sampler.resample_every", s.resample_every), ("optim.grid_update_every", o.grid_update_every),
                         ("optim.grid_update_until", o.grid_update_until),
                         ("stop.plateau_patience", st.plateau_patience), ("seed", self.seed)):
@@ -294,6 +302,8 @@ class SolveOptions:
             raise ValueError(f"stop.target_rel_l2 must be a positive number or None, got {st.target_rel_l2!r}")
         if st.max_time_s is not None and not (_is_number(st.max_time_s) and st.max_time_s > 0):
             raise ValueError(f"stop.max_time_s must be a positive number or None, got {st.max_time_s!r}")
+        if st.divergence_factor is not None and not (_is_number(st.divergence_factor) and st.divergence_factor > 1):
+            raise ValueError(f"stop.divergence_factor must be a number > 1 or None, got {st.divergence_factor!r}")
         self.methods.validate()
 
     @property

@@ -20,12 +20,14 @@ import numpy as np
 import torch
 
 from .. import __version__, io, metrics, operators
-from ..models import ConstrainedOutput, GridAdaptive, prepare_kernels
+from ..models import ConstrainedOutput, GridAdaptive, prefers_autograd_for_partial_hessians, prepare_kernels
+from .errors import ResumeMismatch
 from .optimizers import OPTIMIZERS, make_scheduler
 from .options import SolveOptions, Stage
 from .plugins import (Checkpoints, EarlyStopping, Evaluation, GridExtension, GridUpdates, Resampling,
                       TrainerPlugin, method_plugins)
 from .result import Result, TrainingDiverged, model_name, problem_name
+from .signature import RESUME_MAY_CHANGE, run_signature, signature_changes
 
 __all__ = ["Trainer", "resolve_device", "CHECKPOINT", "RESULTS"]
 
@@ -53,8 +55,8 @@ def _seed_everything(seed: int) -> None:
 
 
 class _Diverged(Exception):
-    def __init__(self, loss: float):
-        self.loss = loss
+    def __init__(self, loss: float, why: str = ""):
+        self.loss, self.why = loss, why
 
 
 class Trainer:
@@ -70,6 +72,9 @@ class Trainer:
         self.run_dir = None if output_dir is None else Path(output_dir)
         self.config_yaml = config_yaml
         self.plots = plots
+        # what a resume must match (before any training changes the model, e.g. its grid)
+        self.signature = run_signature(problem, model, options)
+        self.resume_changes: list[str] = []
         self.device = resolve_device(options.device)
         self.dtype = getattr(torch, options.dtype)
         if self.run_dir is not None:
@@ -93,9 +98,14 @@ class Trainer:
         self._own_collocation = False
         self.residual_names: set[str] = set()
         self.last_loss, self.last_terms = math.nan, {}
+        self.first_terms: dict | None = None
+        self.best_loss = math.inf      # the lowest finite loss so far (finite blow-ups count as divergence)
+        self._bad_metric = ""          # set by record() when an error metric is not finite
         self.evaluated_this_step = False
         self.stop_status = "completed"
         self.x_needs_grad = o.derivatives == "autograd"
+        #: the derivative path in use: options.derivatives, or "autograd" where auto chose it
+        self.derivatives = o.derivatives
         # A snapshot becomes "good" only once a loss computed from its parameters is finite.
         self.last_good: dict | None = None
         self._unverified: dict | None = None
@@ -159,7 +169,7 @@ class Trainer:
 
     def _u_fn(self, order: int = 2) -> Callable[[torch.Tensor], torch.Tensor]:
         def u_fn(x: torch.Tensor) -> torch.Tensor:
-            return operators.evaluate(self.model, x, derivatives=self.options.derivatives, order=order,
+            return operators.evaluate(self.model, x, derivatives=self.derivatives, order=order,
                                       transform=self.transform)
         return u_fn
 
@@ -203,9 +213,9 @@ class Trainer:
         fused = [i for i, c in enumerate(conds) if value_only[i] and getattr(c, "values_at_x", False)
                  and "x" in self.batches[i] and c.name not in self.exact_conditions]
         known: dict[int, torch.Tensor] = {}
-        if fused and operators.uses_forward_path(self.model, self.options.derivatives, 2, self.transform):
+        if fused and operators.uses_forward_path(self.model, self.derivatives, 2, self.transform):
             pts = [self.batches[i]["x"] for i in fused]
-            u, values = operators.evaluate_with_values(self.model, x, pts, derivatives=self.options.derivatives,
+            u, values = operators.evaluate_with_values(self.model, x, pts, derivatives=self.derivatives,
                                                        transform=self.transform)
             known = {id(p): v for p, v in zip(pts, values)}
         else:
@@ -259,8 +269,17 @@ class Trainer:
 
     def _probe_derivative_path(self) -> None:
         """Under derivatives=auto, find out once whether the residual can run entirely on the
-        forward path (points without requires_grad); otherwise enable autograd fallback."""
+        forward path (points without requires_grad); otherwise enable autograd fallback.
+
+        A model whose forward jet costs as much for an unused input axis as for a used one
+        (``autograd_for_partial_hessians``: an MLP's dense layers carry every axis's channels)
+        takes the autograd path when the residual's second derivatives run along only some of
+        the inputs (Burgers, heat, Allen-Cahn: none along time): autograd then computes only
+        those."""
         if self.x_needs_grad:
+            return
+        if self.options.derivatives == "auto" and self._partial_hessian_model():
+            self.derivatives, self.x_needs_grad = "autograd", True
             return
         try:
             self.loss()
@@ -268,6 +287,24 @@ class Trainer:
             if self.options.derivatives == "forward":
                 raise
             self.x_needs_grad = True
+
+    def _derivative_path(self) -> str:
+        """What computes the residual's derivatives: ``forward`` (the model's jet), ``autograd``,
+        or ``forward+autograd`` (the jet, autograd for what it lacks)."""
+        if not operators.uses_forward_path(self.model, self.derivatives, 2, self.transform):
+            return "autograd"
+        return "forward+autograd" if self.x_needs_grad else "forward"
+
+    def _partial_hessian_model(self) -> bool:
+        """Whether the model prefers autograd here: it says so, and the residual's second
+        derivatives (recorded on a few collocation points) miss some input axis."""
+        if not prefers_autograd_for_partial_hessians(self.model) or self.problem.derivative_order < 2:
+            return False
+        x = self._points(self.collocation[:8].detach()).requires_grad_(True)
+        with torch.enable_grad(), operators.second_derivative_axes() as axes:
+            u = operators.evaluate(self.model, x, derivatives="autograd", transform=self.transform)
+            self.problem.residual_terms(x, u)
+        return bool(axes) and len(axes) < x.shape[1]
 
     # ------------------------------------------------------------------ optimisation
     def _make_optimizer(self, stage: Stage) -> None:
@@ -314,6 +351,8 @@ class Trainer:
             loss, terms = self.loss()
             loss.backward()
             self.last_loss, self.last_terms = float(loss.detach()), terms
+            if self.first_terms is None:
+                self.first_terms = terms  # with the initial parameters (names a problem's own NaN)
             return loss
 
         done = entry.run(self.optimizer, closure, self.steps_to_next_event())
@@ -331,18 +370,51 @@ class Trainer:
         """Errors of the current model on the evaluation grid and the field (points,
         prediction, exact solution)."""
         self.model.eval()
-        if not hasattr(self, "_x_eval"):
-            x, w = self.problem.domain.evaluation_points(self.options.eval.n_points)
-            self._x_eval, self._w_eval = self._points(x), self._cast(torch.as_tensor(w))
-            self._exact_eval = metrics.exact_arrays(self.problem, self._x_eval)  # once: references may be costly
+        self._evaluation_set()
         return metrics.evaluate_errors(self.problem, self._u_fn(order=1), self._x_eval, self._w_eval,
                                        exact=self._exact_eval)
+
+    def _evaluation_set(self) -> None:
+        """The evaluation points, weights and exact solution, computed once (references may be
+        costly); a non-finite exact value or gradient is refused, naming where."""
+        if hasattr(self, "_x_eval"):
+            return
+        x, w = self.problem.domain.evaluation_points(self.options.eval.n_points)
+        x_eval = self._points(x)
+        exact = metrics.exact_arrays(self.problem, x_eval)
+        if exact is not None:
+            for what, arr in (("exact()", exact[0]), ("exact_grad()", exact[1])):
+                if arr is not None and not np.isfinite(arr).all():
+                    rows = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
+                    raise ValueError(
+                        f"problem {problem_name(self.problem)!r}: {what} is not finite at {rows.size} of the "
+                        f"{arr.shape[0]} evaluation points, e.g. at x = {x_eval[rows[0]].tolist()}; the errors "
+                        f"would be NaN")
+        self._x_eval, self._w_eval, self._exact_eval = x_eval, self._cast(torch.as_tensor(w)), exact
+
+    def _check_condition_data(self) -> None:
+        """Refuse non-finite targets of the conditions at their sampled points before training."""
+        for cond, batch in zip(self.problem.conditions, self.batches):
+            x = batch.get("x")
+            for key, value in batch.items():
+                if key in ("x", "x_pair", "normal") or not (isinstance(value, torch.Tensor)
+                                                            and value.is_floating_point()):
+                    continue
+                bad = ~torch.isfinite(value.reshape(value.shape[0], -1)).all(dim=1)
+                if bad.any():
+                    i = int(torch.nonzero(bad)[0])
+                    where = f", e.g. at x = {x[i].tolist()}" if x is not None and x.shape[0] == value.shape[0] else ""
+                    raise ValueError(f"problem {problem_name(self.problem)!r}: condition {cond.name!r} has "
+                                     f"non-finite {key} at {int(bad.sum())} of its {value.shape[0]} points{where}")
 
     def record(self, errors: dict) -> None:
         """One history row: step, training time, the latest loss and terms, the errors (and the
         grid size of a grid-adaptive model)."""
         row = {"step": self.step, "time_s": self.train_time, "loss": self.last_loss,
                "rel_l2": errors.get("rel_l2", math.nan), "rel_h1": errors.get("rel_h1", math.nan)}
+        bad = sorted(k for k in ("rel_l2", "rel_h1") if k in errors and not math.isfinite(errors[k]))
+        if bad and self.options.stop.divergence_factor is not None:
+            self._bad_metric = f"the error(s) {', '.join(bad)} are no longer finite"
         if isinstance(self.model, GridAdaptive):
             row["grid_size"] = self.model.grid_size
         row.update({f"loss_{k}": v for k, v in self.last_terms.items()})
@@ -370,6 +442,8 @@ class Trainer:
             "train_time": self.train_time, "round": self.round,
             "collocation": self.collocation.detach().cpu().clone() if self._own_collocation else None,
             "history": copy.deepcopy(self.history), "x_needs_grad": self.x_needs_grad,
+            "best_loss": self.best_loss, "signature": self.signature,
+            "derivatives": self.derivatives,
             "plugins": {p.key: copy.deepcopy(p.state_dict()) for p in self.plugins},
             "rng": io.rng_state(), "kanpde_version": __version__, "config_yaml": self.config_yaml,
         }
@@ -382,8 +456,15 @@ class Trainer:
         self.model.to(device=self.device, dtype=self.dtype)
         self.step, self.stage_index = state["step"], state["stage_index"]
         self.stage_step, self.train_time = state["stage_step"], state["train_time"]
+        stages = self.options.optim.stages
+        saved_last = (state.get("signature") or {}).get(f"optim.stages.{len(stages) - 1}.steps")
+        if self.stage_index >= len(stages) and isinstance(saved_last, int) and stages[-1].steps > saved_last:
+            # a finished run resumed with more steps in its last stage goes on in that stage
+            self.stage_index, self.stage_step = len(stages) - 1, saved_last
         self.history = copy.deepcopy(state["history"])
         self.x_needs_grad = state["x_needs_grad"]
+        self.derivatives = state.get("derivatives", self.options.derivatives)
+        self.best_loss = state.get("best_loss", math.inf)
         self._draw(state["round"])
         if state.get("collocation") is not None:
             self.collocation = self._points(state["collocation"])
@@ -407,7 +488,7 @@ class Trainer:
         if self.run_dir is not None:
             io.save_checkpoint(self.run_dir / CHECKPOINT, state or self.state())
 
-    def _resume(self) -> None:
+    def _resume(self, force: bool = False) -> None:
         if self.run_dir is None:
             raise ValueError("resume=True needs output_dir, the folder of the interrupted run")
         path = self.run_dir / CHECKPOINT
@@ -415,7 +496,17 @@ class Trainer:
             raise FileNotFoundError(
                 f"cannot resume: no {CHECKPOINT} in {self.run_dir}; point the run at the folder of "
                 f"the interrupted run (CLI: hydra.run.dir=<that folder> resume=true)")
-        self._load_state(io.load_checkpoint(path, map_location=self.device))
+        state = io.load_checkpoint(path, map_location=self.device)
+        changes = signature_changes(state.get("signature"), self.signature)
+        refused = [c for c in changes if not c.allowed]
+        if refused and not force:
+            raise ResumeMismatch(
+                f"cannot resume the run in {str(self.run_dir)!r} with other settings than it was started with: "
+                + "; ".join(map(str, refused))
+                + ". Resume with the original settings (a resume may change only "
+                + ", ".join(RESUME_MAY_CHANGE) + "), or force it with resume=force (recorded in results.h5)")
+        self.resume_changes = [str(c) for c in changes]
+        self._load_state(state)
 
     # ------------------------------------------------------------------ main loop
     def run(self, resume: bool = False) -> Result:
@@ -429,10 +520,12 @@ class Trainer:
         start = time.perf_counter()
         self.model.to(device=self.device, dtype=self.dtype)
         if resume:
-            self._resume()
+            self._resume(force=resume == "force")
         else:
             _seed_everything(o.seed)
             self._draw(0)
+            self._check_condition_data()
+            self._evaluation_set()
             self._start_stage()
             self._probe_derivative_path()
         for plugin in self.plugins:
@@ -457,16 +550,23 @@ class Trainer:
                 if not (math.isfinite(self.last_loss)
                         and all(bool(torch.isfinite(p).all()) for p in self.model.parameters())):
                     raise _Diverged(self.last_loss)
+                factor = o.stop.divergence_factor
+                if factor is not None and 0 < self.best_loss and self.last_loss > factor * self.best_loss:
+                    raise _Diverged(self.last_loss, f"the loss grew above {factor:g} times its best value so far "
+                                                    f"({self.best_loss:.3e})")
+                self.best_loss = min(self.best_loss, self.last_loss)
                 if self._unverified is not None:
                     self.last_good, self._unverified = self._unverified, None
                 self.evaluated_this_step = False
                 for plugin in self.plugins:
                     plugin.on_step_end(self)
+                if self._bad_metric:
+                    raise _Diverged(self.last_loss, self._bad_metric)
                 if self.stop_status != "completed":
                     break
         except _Diverged as exc:
             self._bar.close()
-            return self._diverged(exc.loss, start)
+            return self._diverged(exc.loss, start, exc.why)
         except KeyboardInterrupt:
             # the checkpoint of the last evaluation is on disk: resume=True continues from it
             self._bar.close()
@@ -484,9 +584,17 @@ class Trainer:
         self._write(result)
         return result
 
-    def _diverged(self, loss: float, start: float) -> Result:
-        where = f"at step {self.step} (loss = {loss})"
+    def _diverged(self, loss: float, start: float, why: str = "") -> Result:
+        where = f"at step {self.step} (loss = {loss}{': ' + why if why else ''})"
         if self.last_good is None:
+            bad = sorted(k for k, v in (self.first_terms or {}).items() if not math.isfinite(v))
+            if bad:
+                # no parameters ever gave a finite loss: the non-finite numbers come from the problem
+                raise TrainingDiverged(
+                    f"the loss is not finite before any training step: loss term(s) {', '.join(map(repr, bad))} "
+                    f"of problem {problem_name(self.problem)!r} are NaN or infinite with the initial network; "
+                    f"check what they are made of (the residual's source term, the condition's target values) "
+                    f"for NaN, inf or division by zero on the domain")
             raise TrainingDiverged(
                 f"training diverged {where}: the initial parameters already give a non-finite loss. "
                 f"Lower the learning rate (optim.stages.N.lr) or use float64.")
@@ -512,7 +620,9 @@ class Trainer:
             "n_params": result.n_params, "wall_time_s": result.wall_time_s, "seed": o.seed,
             "kanpde_version": __version__, "config_yaml": self.config_yaml, "status": result.status,
             "device": str(self.device), "dtype": o.dtype, "derivatives": o.derivatives,
-            "train_time_s": self.train_time, "steps": self.step,
+            "derivative_path": self._derivative_path(),
+            "resume_changes": "; ".join(self.resume_changes),
+            "train_time_s": self.train_time, "steps": self.step, "threads": torch.get_num_threads(),
         }
         io.write_results(self.run_dir / RESULTS, attrs=attrs, metrics=result.metrics,
                          history=result.history, field=result.field)

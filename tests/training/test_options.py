@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 import kanpde
+from kanpde.problems.poisson import Poisson1D
 from kanpde.cli import KanpdeConfig, compose, options_from_config
 from kanpde.models import KAN, MLP
 from kanpde.training import SolveOptions, Stage
@@ -25,6 +26,8 @@ def test_options_are_validated_with_clear_messages():
         SolveOptions.from_kwargs(sampler={"n_interior": 0})
     with pytest.raises(ValueError, match="derivatives must be one of"):
         SolveOptions.from_kwargs(derivatives="fast")
+    with pytest.raises(ValueError, match="eval.n_points must be at least 16 .*got 1"):
+        SolveOptions.from_kwargs(eval={"n_points": 1})
     with pytest.raises(TypeError, match="stage 0: unknown key"):
         SolveOptions.from_kwargs(optim={"stages": [{"optimiser": "adam"}]})
     with pytest.raises(TypeError, match="unknown sampler setting"):
@@ -54,7 +57,7 @@ def test_the_cli_and_the_python_api_share_one_schema_and_its_defaults():
     # and composing `kanpde` with no override gives exactly the Python defaults
     assert issubclass(KanpdeConfig, SolveOptions)
     extra = {f.name for f in dataclasses.fields(KanpdeConfig)} - {f.name for f in dataclasses.fields(SolveOptions)}
-    assert extra == {"problem", "model", "resume", "plots"}
+    assert extra == {"problem", "model", "resume", "overwrite", "plots", "threads"}
     assert options_from_config(compose()) == SolveOptions()
     # every preset is a valid set of options
     for preset in ("adam", "adam_lbfgs", "lbfgs", "paper"):
@@ -82,5 +85,5 @@ def test_solve_rejects_a_coarsening_stage_before_training():
     stages = [*lbfgs(3), *lbfgs(3, grid_size=10)]
     model = KAN([1, 3, 1], grid_size=20)
     with pytest.raises(ValueError, match=r"stage 1: grid_size=10 would coarsen the model's grid \(grid_size=20"):
-        kanpde.solve(None, model, **tiny(stages))
+        kanpde.solve(Poisson1D(), model, **tiny(stages))
     assert model.grid_size == 20

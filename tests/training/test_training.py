@@ -3,6 +3,7 @@ reproducibility, grid updates and extension, early stops, divergence, resampling
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import numpy as np
@@ -237,3 +238,57 @@ def test_compiled_kernels_are_prepared_before_the_clock_starts():
     assert model.prepared == ["cpu"] and res.history["time_s"][-1] < 0.5
     assert isinstance(KAN([1, 2, 1]).layers[0], UsesCompiledKernels)
     assert not any(isinstance(m, UsesCompiledKernels) for m in MLP([1, 4, 1]).modules())
+
+
+@pytest.mark.parametrize("problem_name, model_kind, derivatives, path", [
+    ("burgers", "mlp", "auto", "autograd"),       # u_xx only: the MLP jet would carry t's channels too
+    ("poisson", "mlp", "auto", "forward"),        # the Laplacian needs every axis: the jet
+    ("burgers", "kan", "auto", "forward"),        # compiled KAN jets win either way
+    ("burgers", "mlp", "forward", "forward"),     # an explicit choice is kept
+    ("burgers", "mlp_fourier", "auto", "forward"),  # behind input features the jet is not slower
+])
+def test_auto_picks_autograd_for_an_mlp_whose_residual_skips_an_axis(tmp_path, problem_name, model_kind,
+                                                                     derivatives, path):
+    from kanpde.io import read_results
+    from kanpde.problems.burgers import Burgers1D
+
+    problem = Burgers1D() if problem_name == "burgers" else PaperPoisson()
+    from kanpde.models import with_features
+
+    if model_kind == "kan":
+        model = KAN([2, 3, 1], grid_size=5, seed=0)
+    elif model_kind == "mlp":
+        model = MLP([2, 8, 8, 1], dtype=torch.float64)
+    else:
+        model = with_features(MLP([8, 8, 1], dtype=torch.float64), "fourier", 2, n_frequencies=4, scale=1.0)
+    kanpde.solve(problem, model, output_dir=tmp_path, plots=False,
+                 **tiny(lbfgs(2), derivatives=derivatives, seed=0))
+    attrs = read_results(tmp_path / "results.h5").attrs
+    assert (attrs["derivatives"], attrs["derivative_path"]) == (derivatives, path)
+
+
+def test_the_autograd_choice_trains_like_the_forward_path():
+    # the path changes the arithmetic, not the numbers: same loss trajectory to round-off
+    from kanpde.problems.burgers import Burgers1D
+
+    runs = {}
+    for d in ("auto", "forward"):
+        torch.manual_seed(0)
+        model = MLP([2, 8, 8, 1], dtype=torch.float64)
+        runs[d] = kanpde.solve(Burgers1D(), model, **tiny([{"optimizer": "adam", "steps": 20, "lr": 1e-2}],
+                                                          derivatives=d, seed=0))
+    np.testing.assert_allclose(runs["auto"].history["loss"], runs["forward"].history["loss"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("problem, model, error, message", [
+    (PaperPoisson, KAN([2, 3, 1]), TypeError, "got the class PaperPoisson; create one first, e.g. PaperPoisson()"),
+    (PaperPoisson(), "kan", TypeError, "model must be a torch.nn.Module"),
+    (PaperPoisson(), KAN, TypeError, "got the class KAN; create one first, e.g. KAN([2, 10, 1])"),
+    (PaperPoisson(), KAN([3, 3, 1]), ValueError, "it takes 3 inputs and gives 1 outputs (widths [3, 3, 1]); "
+                                                 "the problem has 2 inputs and 1 outputs"),
+    (PaperPoisson(), MLP([2, 4, 2]), ValueError, "gives 2 outputs"),
+])
+def test_wrong_problem_or_model_is_refused_before_training(tmp_path, problem, model, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        kanpde.solve(problem, model, output_dir=tmp_path, **tiny(lbfgs(1)))
+    assert not any(tmp_path.iterdir())  # nothing written
