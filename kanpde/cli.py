@@ -89,6 +89,10 @@ def build(cfg) -> tuple[Any, Any, SolveOptions]:
     if features:
         features = _feature_settings(features, problem)
         inputs = feature_width(features["kind"], problem.input_dim, **features["settings"])
+    if hidden is not None and (not isinstance(hidden, (list, tuple)) or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden)):
+        raise ValueError(f"model.hidden must be a list of positive integers (the hidden layers' widths, e.g. "
+                         f"[10] or [32,32]), got {hidden!r}")
     if widths is None:
         if hidden is None:
             raise ValueError("the model config needs `hidden` (hidden layer widths, e.g. [10]) or `widths`")

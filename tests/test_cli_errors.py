@@ -69,6 +69,7 @@ def test_the_full_traceback_on_request(user_dir, tmp_path):
      "Error locating target 'broken_import.Anything': ModuleNotFoundError: No module named 'not_a_module_anywhere'"),
     (["+problem.kapa=2"], "unknown parameter(s) 'kapa'"),
     (["sampler.n_interior=0"], "sampler.n_interior must be a positive integer, got 0"),
+    (["model.hidden=[0]"], "model.hidden must be a list of positive integers"),   # found by the fuzz test
     (["+model.widths=[3,4,1]"], "does not fit problem 'poisson2d_paper'"),
 ])
 def test_configuration_errors_exit_1_with_one_message(user_dir, tmp_path, args, expected):

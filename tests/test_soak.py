@@ -38,16 +38,22 @@ def test_killed_runs_resume_bit_identically(tmp_path):
     ref_metrics, ref_history, ref_u, ref_steps = outcome(reference)
     rng = random.Random(0)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    identical = 0
+    identical = resumed = killed = 0
     for i in range(KILLS):
         folder = tmp_path / f"run{i}"
         proc = subprocess.Popen([sys.executable, "-m", "kanpde", *ARGS, f"hydra.run.dir={folder}"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, duration))
+        # kill at a random moment of the training itself: after the first checkpoint (the
+        # interpreter's start-up is no test of resuming), before the run would have ended
+        started = time.perf_counter()
+        while not (folder / "checkpoint.pt").exists() and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, max(0.2, duration - (time.perf_counter() - started))))
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        killed += proc.wait() == -signal.SIGKILL  # not already finished
         if (folder / "checkpoint.pt").exists():
             run_cli([*ARGS, f"hydra.run.dir={folder}", "resume=true"])
+            resumed += 1
         else:  # killed before the first checkpoint: nothing to resume, start again
             run_cli([*ARGS, f"hydra.run.dir={folder}", "overwrite=true"])
         metrics, history, u, steps = outcome(folder)
@@ -58,4 +64,5 @@ def test_killed_runs_resume_bit_identically(tmp_path):
             np.testing.assert_array_equal(history[k], ref_history[k], err_msg=f"run {i}: history/{k}")
         np.testing.assert_array_equal(u, ref_u)
         identical += 1
-    assert identical == KILLS
+    print(f"soak: {identical}/{KILLS} identical; {killed} killed mid-run, {resumed} resumed from a checkpoint")
+    assert identical == KILLS and killed >= KILLS // 2
