@@ -2,7 +2,7 @@
 
 Public entry points::
 
-    from kanpde import Problem, geometry, conditions, operators, solve
+    from kanpde import Problem, geometry, conditions, operators, solve, load
 """
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "geometry", "sampling", "conditions", "operators", "metrics", "models",
     "training", "io", "plotting", "problem", "runtime", "problems", "reference", "constraints",
+    "unknowns", "datafiles", "loading", "xdmf",
 }
 _ATTRS = {
     "Problem": ("kanpde.problem", "Problem"),
     "solve": ("kanpde.training", "solve"),
     "Result": ("kanpde.training", "Result"),
+    "load": ("kanpde.loading", "load"),
+    "Run": ("kanpde.loading", "Run"),
     "KAN": ("kanpde.models", "KAN"),
     "ChebyKAN": ("kanpde.models", "ChebyKAN"),
     "MLP": ("kanpde.models", "MLP"),

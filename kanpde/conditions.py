@@ -685,6 +685,21 @@ class Data(Condition):
         if self.n_points is None:
             self.n_points = n
 
+    @classmethod
+    def from_file(cls, path, x: Any = "x", values: Any = "u", **kwargs) -> "Data":
+        """Observations read from a file (``.h5``/``.hdf5``, ``.npz`` or ``.csv``, see
+        :mod:`kanpde.datafiles`): the points are array ``x`` (a CSV names its columns, e.g.
+        ``x=["x", "y"]``), the observed values array ``values``; further keywords as for
+        :class:`Data` (``component``, ``weight``, ``name``, ``n_points``).  A missing array, a
+        wrong shape or NaN values are refused naming the file and the array."""
+        from kanpde.datafiles import read_array
+
+        points = read_array(path, x)
+        observed = read_array(path, values, columns=1, rows=points.shape[0])
+        data = cls(points, observed, **kwargs)
+        data.source = str(path)
+        return data
+
     def _repr_fields(self) -> dict:
         return {"n_observations": self.x.shape[0]}
 

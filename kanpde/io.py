@@ -16,6 +16,12 @@ no temporary file behind, so a report never reads half a ``results.h5``.
     /field/x            (N, d) evaluation points
     /field/u_pred       (N, m) network prediction at x
     /field/u_exact      (N, m) exact solution at x (absent when the problem has none)
+    /field/unknown_<f>  (N, k) an inverse problem's learned field f at x (``_exact``: its truth)
+    /field/xdmf_*       copies and reshapes of x and u for the XDMF files beside results.h5
+                        (:mod:`kanpde.xdmf`)
+
+An inverse problem adds the root attribute ``unknown_<name>`` (each scalar's final value) and
+``history/unknown_<name>``.
 
 This module imports neither :mod:`kanpde.training` nor :mod:`kanpde.models`.
 """

@@ -26,7 +26,7 @@ from matplotlib.tri import Triangulation
 
 from kanpde.io import ResultsFile, atomic_path
 
-__all__ = ["plot_solution", "plot_history", "plot_activations", "plot_results"]
+__all__ = ["plot_solution", "plot_history", "plot_unknowns", "plot_activations", "plot_results"]
 
 _DPI = 100
 _PANEL = (4.0, 3.2)          # inches per colour-map / curve panel
@@ -202,6 +202,7 @@ def plot_solution(
     *,
     time_axis: int | None = None,
     title: str | None = None,
+    name: str | None = None,
     dpi: int = _DPI,
 ) -> tuple[Path, Path | None]:
     """Draw the predicted (and exact) solution and the pointwise error ``|u - u*|``.
@@ -223,13 +224,15 @@ def plot_solution(
     changes the axis labels (``t`` instead of ``y``) and, for ``d >= 3``, makes time a sliced
     axis.  Without ``u_exact`` the solution figure shows the prediction only and the error
     figure holds a note saying no exact solution is available; pass ``path_error=None`` to
-    skip the error figure.  Returns ``(path_solution, path_error)``.
+    skip the error figure.  ``name``: what the panels call the field (default ``u``).  Returns
+    ``(path_solution, path_error)``.
     """
     x, u_pred, u_exact = _field_arrays(field)
     n, d = x.shape
     m = u_pred.shape[1]
     labels = _axis_labels(d, time_axis)
-    names = ["u"] if m == 1 else [f"u[{k}]" for k in range(m)]
+    base = name or "u"
+    names = [base] if m == 1 else [f"{base}[{k}]" for k in range(m)]
     err = None if u_exact is None else np.abs(u_pred - u_exact)
     caption = ""
 
@@ -410,6 +413,55 @@ def plot_history(
     if title:
         fig.suptitle(title)
     return _save(fig, path, dpi)
+
+
+# --------------------------------------------------------------------------------------
+# Unknowns of inverse problems
+# --------------------------------------------------------------------------------------
+
+def plot_unknowns(
+    history: Mapping[str, Any],
+    field: Mapping[str, Any],
+    truths: Mapping[str, Any],
+    path: str | os.PathLike,
+    *,
+    time_axis: int | None = None,
+    dpi: int = _DPI,
+) -> list[Path]:
+    """Draw what an inverse problem learned about its unknowns.
+
+    ``path`` (``unknowns.png``): one panel per scalar unknown, its value at every evaluation
+    (``history["unknown_<name>"]`` against ``step``) with the true value as a dashed line
+    where ``truths`` has it.  Each field unknown (``field["unknown_<name>"]`` on ``field["x"]``,
+    with ``field["unknown_<name>_exact"]`` where known) is drawn like a solution into
+    ``unknown_<name>.png`` beside ``path``, and its error into ``unknown_<name>_error.png``.
+    Returns the paths written."""
+    path = Path(path)
+    written = []
+    scalars = [k[len("unknown_"):] for k in history if k.startswith("unknown_")]
+    if scalars:
+        step = _numpy(history["step"], "history 'step'") if "step" in history else None
+        fig = Figure(figsize=(_PANEL[0] * len(scalars), _PANEL[1]), layout="constrained")
+        for ax, name in zip(fig.subplots(1, len(scalars), squeeze=False)[0], scalars):
+            values = _numpy(history[f"unknown_{name}"], f"history 'unknown_{name}'")
+            xs = np.arange(len(values)) if step is None else step
+            ok = np.isfinite(values)
+            ax.plot(xs[ok], values[ok], "o-", ms=3, lw=1.4, label="learned")
+            if name in truths and not callable(truths[name]):
+                ax.axhline(float(truths[name]), ls="--", color="k", lw=1.0, label="true")
+            ax.set_xlabel("step")
+            ax.set_title(name, fontsize=10)
+            ax.legend(fontsize=8)
+        written.append(_save(fig, path, dpi))
+    for key in field:
+        if not key.startswith("unknown_") or key.endswith("_exact"):
+            continue
+        sub = {"x": field["x"], "u_pred": field[key], "u_exact": field.get(f"{key}_exact")}
+        error = path.parent / f"{key}_error.png" if sub["u_exact"] is not None else None
+        label = key[len("unknown_"):]
+        written += [p for p in plot_solution(sub, path.parent / f"{key}.png", error, time_axis=time_axis,
+                                             title=f"unknown {label}", name=label, dpi=dpi) if p]
+    return written
 
 
 # --------------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ Class attributes a problem may set:
   first-order equations, 0 for function fitting): the forward path prepares no more.
 - ``output_names``: names of the ``m`` outputs (per-output errors ``rel_l2_<name>``).
 - ``error_outputs``: indices of the outputs the error metrics measure (default: all).
+- ``unknowns``: ``{name: initial guess | Unknown(...) | Field(...)}`` of an inverse problem's
+  unknown coefficients, learned with the solution and used in ``residual`` as ``self.name``
+  (a 0-d tensor) or ``self.name(x)`` (a field); see :mod:`kanpde.unknowns`.  A problem that
+  knows their true values defines ``true_unknowns(self) -> {name: number or callable(x)}``.
 - ``params``: ``{name: default}`` of settable parameters.  ``Problem(**overrides)`` replaces
   defaults (unknown names raise ``TypeError`` listing the settable ones); every parameter is
   then an attribute (``self.k``) and all of them are in ``self.params``.  A subclass's
@@ -80,6 +84,8 @@ class Problem:
     name: str | None = None
     #: settable parameters {name: default}
     params: dict = {}
+    #: unknown coefficients learned with the solution {name: guess | Unknown | Field}
+    unknowns: dict = {}
     #: highest derivative order of u in residual(): 2, 1 or 0 (the forward path prepares no more)
     derivative_order: int = 2
     #: names of the outputs, e.g. ("u", "v", "p") (default "u" or "u0", "u1", ...)
@@ -95,6 +101,7 @@ class Problem:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        _check_unknowns_declaration(cls)
         own = cls.__dict__.get("params")
         if own is None:
             return
@@ -142,6 +149,7 @@ class Problem:
         self.params = values
         for key, value in values.items():
             setattr(self, key, value)
+        self._unknowns = _build_unknowns(cls, values, self.name)
         self.conditions = copy.deepcopy(list(cls.conditions)) \
             if isinstance(cls.conditions, (list, tuple)) else cls.conditions
         self.setup()
@@ -194,6 +202,32 @@ class Problem:
                                  f"named {cond.name!r}; give one of them another name=...")
             seen[cond.name] = i
 
+    def __getattr__(self, name: str):
+        # only reached when normal lookup fails: an unknown's current value
+        unknowns = self.__dict__.get("_unknowns")
+        if unknowns is not None and name in unknowns.specs:
+            return unknowns.value(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # ------------------------------------------------------------------ unknowns
+
+    @property
+    def unknown_parameters(self):
+        """The trainable numbers of :attr:`unknowns` (a ``torch.nn.Module``), or ``None`` when
+        the problem has none."""
+        return self.__dict__.get("_unknowns")
+
+    @property
+    def has_unknowns(self) -> bool:
+        """Whether the problem declares unknowns (an inverse problem)."""
+        return self.unknown_parameters is not None
+
+    def true_unknowns(self) -> dict:
+        """The true values of the unknowns where the problem knows them (test cases):
+        ``{name: number}`` for scalars, ``{name: callable(x) -> (N, k)}`` for fields.  Default:
+        none."""
+        return {}
+
     # ------------------------------------------------------------------ geometry facts
 
     @property
@@ -212,6 +246,14 @@ class Problem:
         if self.output_names is not None:
             return tuple(self.output_names)
         return ("u",) if self.output_dim == 1 else tuple(f"u{i}" for i in range(self.output_dim))
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Names of the input columns: ``x``, ``y``, ``z`` (``x0``, ``x1``, ... beyond three
+        spatial dimensions), then ``t`` for space-time problems."""
+        n = self.spatial_dim
+        names = ("x", "y", "z")[:n] if n <= 3 else tuple(f"x{i}" for i in range(n))
+        return names + ("t",) if self.time_axis is not None else names
 
     @property
     def spatial_dim(self) -> int:
@@ -353,8 +395,41 @@ class Problem:
             "conditions": [repr(c) for c in self.conditions],
             "has_exact": self.has_exact,
             "has_output_transform": self.has_output_transform,
+            "unknowns": self._unknowns.describe() if self.has_unknowns else {},
         }
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
+
+
+def _check_unknowns_declaration(cls) -> None:
+    own = cls.__dict__.get("unknowns")
+    if own is None:
+        return
+    from kanpde import unknowns
+
+    label = f"Problem {cls.__name__}"
+    if not isinstance(own, dict):
+        raise TypeError(f"{label}: unknowns must be a dict {{name: initial guess | Unknown(...) | Field(...)}}, "
+                        f"got {type(own).__name__}")
+    params = cls.declared_params()
+    reserved = {n for n in dir(Problem) if not n.startswith("_")}
+    unknowns.check_names(own, params, label,
+                         lambda name: name in reserved or any(name in k.__dict__ for k in cls.__mro__
+                                                               if k is not object))
+    for name, spec in own.items():
+        unknowns.as_spec(name, spec, label)
+
+
+def _build_unknowns(cls, params: dict, label: str):
+    """The problem's :class:`~kanpde.unknowns.UnknownParameters`, or ``None`` without unknowns."""
+    declared: dict = {}
+    for klass in reversed(cls.__mro__):
+        declared.update(klass.__dict__.get("unknowns") or {})
+    if not declared:
+        return None
+    from kanpde import unknowns
+
+    unknowns.check_names(declared, params, f"Problem {label!r}", lambda name: False)
+    return unknowns.UnknownParameters({k: unknowns.as_spec(k, v, f"Problem {label!r}") for k, v in declared.items()})

@@ -1,7 +1,7 @@
 """What a run produced, and the error a diverged run raises."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ class Result:
     wall_time_s: float
     status: str
     run_dir: Path | None = None
+    #: final values of the problem's scalar unknowns (inverse problems), ``{name: value}``
+    unknowns: dict = dataclass_field(default_factory=dict)
 
     @property
     def n_params(self) -> int:
@@ -61,6 +63,8 @@ class Result:
             f"time={self.wall_time_s:.1f}s",
             f"status={self.status}",
         ]
+        parts += [f"{name}={value:.6g}" for name, value in self.unknowns.items()]
+        parts += [f"{k}={v:.3e}" for k, v in m.items() if k.startswith(("rel_err_unknown_", "rel_l2_unknown_"))]
         if self.run_dir is not None:
             parts.append(f"folder={self.run_dir}")
         return "kanpde: " + " ".join(parts)

@@ -39,6 +39,8 @@ def run_signature(problem, model, options) -> dict[str, Any]:
     out: dict[str, Any] = {"problem": getattr(problem, "name", type(problem).__name__),
                            "model": repr(model)}
     _flat(dict(getattr(problem, "params", {}) or {}), "problem", out)
+    if getattr(problem, "has_unknowns", False):
+        _flat(problem.unknown_parameters.describe(), "unknowns", out)
     _flat(options, "", out)
     return out
 

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .. import __version__, io, metrics, operators
+from .. import __version__, io, metrics, operators, xdmf
 from ..models import ConstrainedOutput, GridAdaptive, prefers_autograd_for_partial_hessians, prepare_kernels
 from .errors import ResumeMismatch
 from .optimizers import OPTIMIZERS, make_scheduler
@@ -68,6 +68,8 @@ class Trainer:
                  plots: bool = True, plugins: Sequence[TrainerPlugin] = ()):
         self.problem = problem
         self.model = model
+        #: the problem's unknowns (inverse problems), trained with the model; None without
+        self.unknowns = problem.unknown_parameters
         self.options = options
         self.run_dir = None if output_dir is None else Path(output_dir)
         self.config_yaml = config_yaml
@@ -307,9 +309,30 @@ class Trainer:
         return bool(axes) and len(axes) < x.shape[1]
 
     # ------------------------------------------------------------------ optimisation
-    def _make_optimizer(self, stage: Stage) -> None:
+    def _to_device(self) -> None:
+        self.model.to(device=self.device, dtype=self.dtype)
+        if self.unknowns is not None:
+            self.unknowns.to(device=self.device, dtype=self.dtype)
+
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        """What the optimizers train: the model's parameters, then the unknowns'."""
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = OPTIMIZERS[stage.optimizer].build(params, stage)
+        if self.unknowns is not None:
+            params += [p for _, group in self.unknowns.parameter_groups() for p in group if p.requires_grad]
+        return params
+
+    def _make_optimizer(self, stage: Stage) -> None:
+        params = self.trained_parameters()
+        entry = OPTIMIZERS[stage.optimizer]
+        own_rates = [] if self.unknowns is None else [(lr, ps) for lr, ps in self.unknowns.parameter_groups() if lr]
+        if own_rates and entry.schedules:
+            # unknowns with a learning rate of their own form their own parameter groups
+            special = {id(p) for _, ps in own_rates for p in ps}
+            groups = [{"params": [p for p in params if id(p) not in special]}]
+            groups += [{"params": ps, "lr": lr} for lr, ps in own_rates]
+            self.optimizer = entry.build(groups, stage)
+        else:
+            self.optimizer = entry.build(params, stage)
         self.scheduler = make_scheduler(self.optimizer, stage)
         self._param_ids = [id(p) for p in params]
 
@@ -322,7 +345,7 @@ class Trainer:
     def parameters_changed(self) -> None:
         """The model's function changed in place, or its parameter objects were replaced: a
         new optimizer where either matters."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = self.trained_parameters()
         if [id(p) for p in params] != self._param_ids:
             self._make_optimizer(self.stage)
         else:
@@ -413,11 +436,14 @@ class Trainer:
         row = {"step": self.step, "time_s": self.train_time, "loss": self.last_loss,
                "rel_l2": errors.get("rel_l2", math.nan), "rel_h1": errors.get("rel_h1", math.nan)}
         bad = sorted(k for k in ("rel_l2", "rel_h1") if k in errors and not math.isfinite(errors[k]))
-        if bad and self.options.stop.divergence_factor is not None:
+        # without an exact solution every error is NaN by definition, not a sign of divergence
+        if bad and self.problem.has_exact and self.options.stop.divergence_factor is not None:
             self._bad_metric = f"the error(s) {', '.join(bad)} are no longer finite"
         if isinstance(self.model, GridAdaptive):
             row["grid_size"] = self.model.grid_size
         row.update({f"loss_{k}": v for k, v in self.last_terms.items()})
+        if self.unknowns is not None:
+            row.update({f"unknown_{k}": v for k, v in self.unknowns.scalar_values().items()})
         for plugin in self.plugins:
             row.update(plugin.log_values(self) or {})
         n = len(self.history.get("step", []))
@@ -435,6 +461,8 @@ class Trainer:
         """Everything a resumed run needs to continue exactly (a deep copy)."""
         return {
             "model": copy.deepcopy(self.model.state_dict()),
+            "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+            "unknowns": None if self.unknowns is None else copy.deepcopy(self.unknowns.state_dict()),
             "grid_size": getattr(self.model, "grid_size", None),
             "optimizer": copy.deepcopy(self.optimizer.state_dict()) if self.optimizer else None,
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
@@ -453,7 +481,9 @@ class Trainer:
         if g is not None and isinstance(self.model, GridAdaptive) and self.model.grid_size != g:
             self.model.refine(g)
         self.model.load_state_dict(state["model"])
-        self.model.to(device=self.device, dtype=self.dtype)
+        if self.unknowns is not None:
+            self.unknowns.load_state_dict(state["unknowns"])
+        self._to_device()
         self.step, self.stage_index = state["step"], state["stage_index"]
         self.stage_step, self.train_time = state["stage_step"], state["train_time"]
         stages = self.options.optim.stages
@@ -518,7 +548,7 @@ class Trainer:
         # build is not counted as training time
         prepare_kernels(self.model, self.device)
         start = time.perf_counter()
-        self.model.to(device=self.device, dtype=self.dtype)
+        self._to_device()
         if resume:
             self._resume(force=resume == "force")
         else:
@@ -548,7 +578,7 @@ class Trainer:
                 self.stage_step += n
                 self._bar.update(n)
                 if not (math.isfinite(self.last_loss)
-                        and all(bool(torch.isfinite(p).all()) for p in self.model.parameters())):
+                        and all(bool(torch.isfinite(p).all()) for p in self.trained_parameters())):
                     raise _Diverged(self.last_loss)
                 factor = o.stop.divergence_factor
                 if factor is not None and 0 < self.best_loss and self.last_loss > factor * self.best_loss:
@@ -578,6 +608,7 @@ class Trainer:
             self.record(errors)
         result = Result(self.problem, self.model, o, errors, _arrays(self.history), field,
                         time.perf_counter() - start, self.stop_status, self.run_dir)
+        self._add_unknowns(result)
         for plugin in self.plugins:
             plugin.on_train_end(self, result)
         self.save_checkpoint()
@@ -604,11 +635,37 @@ class Trainer:
         errors, field = self.evaluate()
         result = Result(self.problem, self.model, self.options, errors, _arrays(self.history), field,
                         time.perf_counter() - start, "diverged", self.run_dir)
+        self._add_unknowns(result)
         self._write(result)
         saved = f"; kept the last good state (step {good_step}) in {self.run_dir}" if self.run_dir else ""
         raise TrainingDiverged(
             f"training diverged {where}{saved}. Lower the learning rate (optim.stages.N.lr) "
             f"or use float64.", result)
+
+    def _add_unknowns(self, result: Result) -> None:
+        """The unknowns' final values into ``result``: scalars in ``result.unknowns``, each
+        field's values on the evaluation points in ``result.field["unknown_<name>"]``, and the
+        recovery errors where the problem knows the truth (metrics ``rel_err_unknown_<name>``
+        of a scalar, ``rel_l2_unknown_<name>`` of a field)."""
+        if self.unknowns is None:
+            return
+        result.unknowns = self.unknowns.scalar_values()
+        truth = self.problem.true_unknowns() or {}
+        for name, value in result.unknowns.items():
+            if name in truth:
+                true = float(truth[name])
+                result.metrics[f"rel_err_unknown_{name}"] = abs(value - true) / max(abs(true), 1e-300)
+        x, w = self._x_eval, self._w_eval
+        for name, net in self.unknowns.fields.items():
+            with torch.no_grad():
+                pred = net(x).detach()
+            result.field[f"unknown_{name}"] = pred.cpu().numpy()
+            if name in truth:
+                true = torch.as_tensor(truth[name](x)).detach().to(pred).reshape(pred.shape)
+                result.field[f"unknown_{name}_exact"] = true.cpu().numpy()
+                num = (w.reshape(-1, 1) * (pred - true) ** 2).sum()
+                den = (w.reshape(-1, 1) * true ** 2).sum()
+                result.metrics[f"rel_l2_unknown_{name}"] = float(torch.sqrt(num / den))
 
     # ------------------------------------------------------------------ output
     def _write(self, result: Result) -> None:
@@ -623,9 +680,15 @@ class Trainer:
             "derivative_path": self._derivative_path(),
             "resume_changes": "; ".join(self.resume_changes),
             "train_time_s": self.train_time, "steps": self.step, "threads": torch.get_num_threads(),
+            **{f"unknown_{k}": v for k, v in result.unknowns.items()},
         }
+        # the XDMF files (ParaView) read their arrays from results.h5's /field group
+        names = dict(input_names=self.problem.input_names, output_names=self.problem.component_names,
+                     time_axis=self.problem.time_axis)
+        field = {**result.field, **xdmf.xdmf_datasets(result.field, **names)}
         io.write_results(self.run_dir / RESULTS, attrs=attrs, metrics=result.metrics,
-                         history=result.history, field=result.field)
+                         history=result.history, field=field)
+        xdmf.write_xdmf(self.run_dir, RESULTS, field, **names)
         if self.plots:
             _plots(self.run_dir, result, getattr(self.problem.domain, "time_axis", None))
 
@@ -660,6 +723,9 @@ def _plots(run_dir: Path, result: Result, time_axis) -> None:
 
     plotting.plot_solution(result.field, run_dir / "solution.png", run_dir / "error.png", time_axis=time_axis)
     plotting.plot_history(result.history, run_dir / "history.png")
+    if result.problem.has_unknowns:
+        plotting.plot_unknowns(result.history, result.field, result.problem.true_unknowns() or {},
+                               run_dir / "unknowns.png", time_axis=time_axis)
     if hasattr(result.model, "activation_curves"):
         plotting.plot_activations(result.model, run_dir / "activations.png")
 
