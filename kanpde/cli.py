@@ -25,8 +25,9 @@ class KanpdeConfig(SolveOptions):
     """Typed schema of the whole configuration: the run settings of :class:`SolveOptions` (one
     definition for the CLI and ``kanpde.solve``, same names and defaults) plus the problem and
     the model (free-form ``_target_`` nodes whose keys the classes they build check), the
-    run-folder switches ``resume``, ``overwrite`` and ``plots``, and the job's CPU ``threads``
-    (``auto``: its launcher's share of the cores, :mod:`kanpde.threads`)."""
+    run-folder switches ``resume``, ``overwrite`` and ``plots``, the job's CPU ``threads``
+    (``auto``: its launcher's share of the cores, :mod:`kanpde.threads`), and ``symbolic``
+    (read the trained KAN as a formula afterwards, :mod:`kanpde.symbolic`)."""
 
     problem: Any = None
     model: Any = None
@@ -34,6 +35,11 @@ class KanpdeConfig(SolveOptions):
     overwrite: bool = False
     plots: bool = True
     threads: Any = "auto"
+    #: read the trained KAN as a formula at the end of the run (kanpde-symbolic), with these
+    #: pruning threshold and library (null: every function; "x|cos,sin" one library per layer)
+    symbolic: bool = False
+    symbolic_prune: float = 0.01
+    symbolic_library: Any = None
 
 
 def config_dir() -> str:
@@ -159,6 +165,16 @@ def _run(cfg) -> None:
         code = EXIT_CONFIG if isinstance(exc, SetupError) else EXIT_PROBLEM
         return _job_failed(run_dir, in_sweep, "failed", describe(exc), code)
     print(result.summary())
+    if cfg.symbolic:
+        from .symbolic import symbolic_run
+
+        try:
+            symbolic_run(run_dir, threshold=cfg.symbolic_prune, library=cfg.symbolic_library, plots=cfg.plots)
+        except Exception as exc:
+            if full_errors():
+                raise
+            return _job_failed(run_dir, in_sweep, "failed", f"the run finished, but reading it as a formula failed: "
+                               f"{describe(exc)}", EXIT_CONFIG)
 
 
 def _job_failed(run_dir: Path, in_sweep: bool, status: str, message: str, exit_code: int) -> None:

@@ -60,6 +60,8 @@ class Run:
     attrs: dict = dataclass_field(default_factory=dict)
     unknowns: dict = dataclass_field(default_factory=dict)
     config_yaml: str = ""
+    #: the run's settings (:class:`~kanpde.training.SolveOptions`)
+    options: Any = None
 
     def _points(self, x, what: str = "x") -> tuple[torch.Tensor, bool]:
         """``x`` as a tensor on the run's device and dtype (time axis tagged); whether it came
@@ -211,7 +213,7 @@ def load(folder: str | os.PathLike, *, device: str = "cpu", problem=None, model=
                         f"({first})") from None
     model.eval()
     run = Run(folder, problem, model, dev, dtype, state.get("derivatives") or options.derivatives,
-              config_yaml=config_yaml,
+              config_yaml=config_yaml, options=options,
               unknowns={} if problem.unknown_parameters is None else problem.unknown_parameters.scalar_values())
     if (folder / RESULTS).is_file():
         results = io.read_results(folder / RESULTS)

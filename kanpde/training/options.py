@@ -59,6 +59,10 @@ class Stage:
     grid_factor: Optional[int] = None
     #: L-BFGS only: memory size
     history_size: int = 50
+    #: the KAN paper's sparsity penalty during this stage, ``{lamb: 1e-3, entropy: 2.0}``: adds
+    #: ``lamb * (sum of the edges' L1 norms + entropy * their entropy)`` at the collocation points
+    #: (KAN.regularization_loss), so the run can be pruned afterwards; None: off
+    regularization: Optional[Dict[str, float]] = None
 
     def validate(self, index: int = 0) -> None:
         """Raise a ``ValueError`` naming the stage, the setting, its value and what is allowed."""
@@ -90,6 +94,19 @@ class Stage:
             raise ValueError(f"{where}: step_size must be an integer >= 1, got {self.step_size!r}")
         if not _is_int(self.history_size) or self.history_size < 1:
             raise ValueError(f"{where}: history_size must be an integer >= 1, got {self.history_size!r}")
+        reg = self.regularization
+        if reg is not None:
+            if not isinstance(reg, dict) or set(reg) - {"lamb", "entropy"} or not all(
+                    _is_number(v) and v >= 0 for v in reg.values()):
+                raise ValueError(f"{where}: regularization must be null or a mapping with lamb (the L1 weight) and "
+                                 f"optionally entropy (its entropy factor, default 2.0), both >= 0, e.g. "
+                                 f"{{lamb: 0.001, entropy: 2.0}}; got {reg!r}")
+
+    def regularization_weights(self) -> tuple[float, float]:
+        """``(lamb, entropy)`` of :attr:`regularization` (``(0, 0)`` when off)."""
+        if not self.regularization:
+            return 0.0, 0.0
+        return float(self.regularization.get("lamb", 0.0)), float(self.regularization.get("entropy", 2.0))
 
     def grid_after(self, grid_size: int, index: int = 0) -> int:
         """The grid size this stage trains with when the model comes in with ``grid_size``;

@@ -71,5 +71,8 @@ def signature_changes(saved: dict | None, current: dict) -> list[Change]:
     if saved is None:
         return []
     keys = sorted(set(saved) | set(current))
+    # a setting added to kanpde after the checkpoint was written is unchanged while it has its
+    # default None (the saved run did not have it, and ran as if it were None)
     return [Change(k, saved.get(k, _MISSING), current.get(k, _MISSING)) for k in keys
-            if saved.get(k, _MISSING) != current.get(k, _MISSING)]
+            if saved.get(k, _MISSING) != current.get(k, _MISSING)
+            and not (k not in saved and current.get(k) is None)]

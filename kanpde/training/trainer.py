@@ -267,7 +267,24 @@ class Trainer:
                                      f"term; the terms are {sorted(weights)}")
                 weights[k] = weights[k] * float(factor)
         total = sum(t * weights[k] for k, t in terms.items())
+        lamb, entropy = self.stage.regularization_weights() if self.stage_index < len(self.options.optim.stages) \
+            else (0.0, 0.0)
+        if lamb > 0:  # a sparsity stage (the KAN paper's L1 + entropy penalty on the edges)
+            terms["regularization"] = lamb * self._sparse_model().regularization_loss(
+                self.collocation.detach(), 1.0, entropy)
+            total = total + terms["regularization"]
         return total, {k: float(v.detach()) for k, v in terms.items()}
+
+    def _sparse_model(self):
+        """The KAN the sparsity penalty acts on: the model, or the KAN inside a wrapper that
+        passes the inputs through (a hard-constraint wrapper)."""
+        model = self.model
+        while model is not None:
+            if hasattr(model, "regularization_loss") and getattr(model, "in_features", None) == self.problem.input_dim:
+                return model
+            model = getattr(model, "inner", None)
+        raise ValueError(f"optim.stages.{self.stage_index}.regularization applies to B-spline KANs taking the "
+                         f"problem's inputs; the model is {model_name(self.model)}")
 
     def _probe_derivative_path(self) -> None:
         """Under derivatives=auto, find out once whether the residual can run entirely on the

@@ -57,7 +57,8 @@ def test_the_cli_and_the_python_api_share_one_schema_and_its_defaults():
     # and composing `kanpde` with no override gives exactly the Python defaults
     assert issubclass(KanpdeConfig, SolveOptions)
     extra = {f.name for f in dataclasses.fields(KanpdeConfig)} - {f.name for f in dataclasses.fields(SolveOptions)}
-    assert extra == {"problem", "model", "resume", "overwrite", "plots", "threads"}
+    assert extra == {"problem", "model", "resume", "overwrite", "plots", "threads", "symbolic", "symbolic_prune",
+                     "symbolic_library"}
     assert options_from_config(compose()) == SolveOptions()
     # every preset is a valid set of options
     for preset in ("adam", "adam_lbfgs", "lbfgs", "paper"):
