@@ -131,3 +131,12 @@ def test_a_regularization_stage_is_validated(tmp_path):
     proc = run_cli(["problem=poisson1d", "optim.stages=[{optimizer:lbfgs,steps:3,regularization:{l1:1}}]",
                     f"hydra.run.dir={tmp_path}"], check=False)
     assert proc.returncode == 1 and "regularization must be null or a mapping with lamb" in proc.stderr
+
+
+def test_symbolic_true_reads_the_run_at_its_end(tmp_path):
+    # u = sin(2 pi x) from a one-edge KAN [1,1]: the run writes the formula itself
+    run_cli(["problem=poisson1d", "model.hidden=[]", "optim.stages=[{optimizer:lbfgs,steps:100,lr:1.0}]",
+             "symbolic=true", "progress=false", "plots=false", f"hydra.run.dir={tmp_path}"])
+    report = json.loads((tmp_path / "symbolic.json").read_text())
+    assert [e["function"] for e in report["edges"]] == ["sin"] and report["rel_l2"] <= 1e-8
+    assert _formula_error(tmp_path, lambda x: np.sin(2 * np.pi * x[:, 0])) <= 1e-8
