@@ -183,12 +183,10 @@ def load(folder: str | os.PathLike, *, device: str = "cpu", problem=None, model=
         options = SolveOptions.from_kwargs(
             dtype=signature.get("dtype", "float64"), derivatives=signature.get("derivatives", "auto"),
             methods={"hard_constraints": bool(signature.get("methods.hard_constraints", False))})
-    from . import constraints
     from .models import GridAdaptive
+    from .training.solve import as_trained
 
-    if options.methods.hard_constraints:
-        problem = constraints.with_hard_conditions(problem)
-    model = constraints.constrain(model, problem)
+    problem, model = as_trained(problem, model, options)
     saved_class = state.get("model_class")
     own_class = f"{type(model).__module__}.{type(model).__qualname__}"
     if saved_class is not None and saved_class != own_class:

@@ -12,7 +12,7 @@ from .plugins import TrainerPlugin
 from .result import Result
 from .trainer import CHECKPOINT, RESULTS, Trainer
 
-__all__ = ["solve", "SetupError", "RunFolderInUse"]
+__all__ = ["solve", "as_trained", "SetupError", "RunFolderInUse"]
 
 
 def solve(problem, model, *, options: SolveOptions | None = None, output_dir: str | Path | None = None,
@@ -51,10 +51,7 @@ def solve(problem, model, *, options: SolveOptions | None = None, output_dir: st
     for plugin in plugins:
         if not isinstance(plugin, TrainerPlugin):
             raise TypeError(f"plugins must be TrainerPlugin objects, got {type(plugin).__name__}")
-    if options.methods.hard_constraints:
-        problem = constraints.with_hard_conditions(problem)
-    # hard conditions (hard=True, or the switch above) hold exactly: u = lift + distance * N
-    model = constraints.constrain(model, problem)
+    problem, model = as_trained(problem, model, options)
     if isinstance(model, GridAdaptive) and not resume:
         grid = model.grid_size  # every stage's grid, checked before anything trains
         try:
@@ -63,6 +60,16 @@ def solve(problem, model, *, options: SolveOptions | None = None, output_dir: st
         except ValueError as exc:
             raise SetupError(str(exc)) from None
     return Trainer(problem, model, options, output_dir, config_yaml, plots, plugins).run(resume=resume)
+
+
+def as_trained(problem, model, options: SolveOptions):
+    """The problem and the model as a run with ``options`` trains them: the problem with every
+    Dirichlet and initial condition hard under ``methods.hard_constraints``, the model wrapped so
+    that its hard conditions hold exactly (u = lift + distance * N).  ``kanpde.load`` rebuilds a
+    run's objects with it."""
+    if options.methods.hard_constraints:
+        problem = constraints.with_hard_conditions(problem)
+    return problem, constraints.constrain(model, problem)
 
 
 def _check_problem_and_model(problem, model) -> None:

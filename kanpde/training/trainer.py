@@ -680,9 +680,7 @@ class Trainer:
             if name in truth:
                 true = torch.as_tensor(truth[name](x)).detach().to(pred).reshape(pred.shape)
                 result.field[f"unknown_{name}_exact"] = true.cpu().numpy()
-                num = (w.reshape(-1, 1) * (pred - true) ** 2).sum()
-                den = (w.reshape(-1, 1) * true ** 2).sum()
-                result.metrics[f"rel_l2_unknown_{name}"] = float(torch.sqrt(num / den))
+                result.metrics[f"rel_l2_unknown_{name}"] = metrics.errors(pred, true, weights=w)["rel_l2"]
 
     # ------------------------------------------------------------------ output
     def _write(self, result: Result) -> None:
