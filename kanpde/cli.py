@@ -140,30 +140,48 @@ def _run(cfg) -> None:
     from .cli_errors import EXIT_CONFIG, EXIT_DIVERGED, EXIT_PROBLEM, describe, full_errors
     from .threads import apply_threads, job_threads
     from .training import SetupError, TrainingDiverged, solve
+    from .training.distributed import SINGLE, init_distributed, launch_environment, shutdown
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     # a job of a sweep records why it failed and returns, so the sweep goes on (sweep_status.py)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    ctx = SINGLE
     try:  # the configuration: nothing is trained or written by this part
         if cfg.resume not in (True, False, "force"):
             raise ValueError(f"resume must be true, false or force, got {cfg.resume!r}")
+        # under torchrun / srun: join the other processes; every one works in rank 0's run folder
+        launch = launch_environment()
+        if launch is not None and launch.rank == 0:  # says why the run waits, should a process be missing
+            print(f"kanpde: process 0 of {launch.world_size} ({launch.launcher}); meeting the others at "
+                  f"{launch.master_addr}:{launch.master_port}", file=sys.stderr, flush=True)
+        ctx = init_distributed(cfg.device)
+        run_dir = Path(ctx.broadcast(str(run_dir)))
         apply_threads(job_threads(cfg.threads, OmegaConf.to_container(hydra_cfg.launcher, resolve=True)))
-        problem, model, options = build(cfg)
+        failure = None
+        try:
+            problem, model, options = build(cfg)
+        except Exception as exc:  # noqa: BLE001 - every process must learn of any process's failure
+            failure = exc
+        ctx.agree(failure)
     except Exception as exc:
         if full_errors():
             raise
-        return _job_failed(run_dir, in_sweep, "failed", describe(exc), EXIT_CONFIG)
+        return _job_failed(run_dir, in_sweep, "failed", describe(exc), EXIT_CONFIG, ctx.is_main)
     try:
         result = solve(problem, model, options=options, output_dir=run_dir, resume=cfg.resume,
                        overwrite=cfg.overwrite, config_yaml=OmegaConf.to_yaml(cfg), plots=cfg.plots)
     except TrainingDiverged as exc:
-        return _job_failed(run_dir, in_sweep, "diverged", str(exc), EXIT_DIVERGED)
+        return _job_failed(run_dir, in_sweep, "diverged", str(exc), EXIT_DIVERGED, ctx.is_main)
     except Exception as exc:
         if full_errors():
             raise
         code = EXIT_CONFIG if isinstance(exc, SetupError) else EXIT_PROBLEM
-        return _job_failed(run_dir, in_sweep, "failed", describe(exc), code)
+        return _job_failed(run_dir, in_sweep, "failed", describe(exc), code, ctx.is_main)
+    finally:
+        shutdown()
+    if not ctx.is_main:  # rank 0 reports (and reads the formula) for the whole run
+        return
     print(result.summary())
     if cfg.symbolic:
         from .symbolic import symbolic_run
@@ -177,12 +195,20 @@ def _run(cfg) -> None:
                                f"{describe(exc)}", EXIT_CONFIG)
 
 
-def _job_failed(run_dir: Path, in_sweep: bool, status: str, message: str, exit_code: int) -> None:
+def _job_failed(run_dir: Path, in_sweep: bool, status: str, message: str, exit_code: int,
+                reports: bool = True) -> None:
     """Report a run that did not complete: one message; then, alone, exit with ``exit_code``,
-    or, as a job of a sweep, record it in the job's folder and let the sweep go on."""
-    print(f"kanpde: error: {message}", file=sys.stderr)
+    or, as a job of a sweep, record it in the job's folder and let the sweep go on.  Of the
+    processes of a distributed run only rank 0 ``reports`` (all exit)."""
+    from .training.distributed import shutdown
+
+    shutdown()
+    if reports:
+        print(f"kanpde: error: {message}", file=sys.stderr)
     if not in_sweep:
         raise SystemExit(exit_code) from None
+    if not reports:
+        return
     from .sweep_status import write_job_status
 
     write_job_status(run_dir, status, message, exit_code)
@@ -201,6 +227,25 @@ def _check_output_folders(argv: list[str]) -> None:
                     print(f"kanpde: error: {key}={value!r} cannot be a folder: {str(p)!r} is a file",
                           file=sys.stderr)
                     raise SystemExit(EXIT_CONFIG)
+
+
+def _quiet_helper_process() -> None:
+    """Processes other than rank 0 of a distributed launch (torchrun, srun) leave Hydra's run
+    folder, logs and saved config to rank 0: they learn its folder from it once they have
+    joined, so that one run leaves one folder."""
+    from .cli_errors import EXIT_CONFIG
+    from .training.distributed import DistributedSetupError, launch_environment
+
+    try:
+        launch = launch_environment()
+    except DistributedSetupError as exc:
+        print(f"kanpde: error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+    if launch is not None and launch.rank != 0:
+        quiet = {"hydra.output_subdir": "null", "hydra/job_logging": "disabled", "hydra/hydra_logging": "disabled",
+                 "hydra.run.dir": "."}
+        sys.argv[1:] = [a for a in sys.argv[1:] if a.partition("=")[0].lstrip("+") not in quiet]
+        sys.argv += [f"{k}={v}" for k, v in quiet.items()]
 
 
 def _register() -> None:
@@ -226,6 +271,7 @@ def main() -> None:
 
     _register()
     _check_output_folders(sys.argv[1:])
+    _quiet_helper_process()
     if any(a.partition("=")[0] == "resume" and a.partition("=")[2].lower() in ("true", "force") for a in sys.argv[1:]) \
             and not any(a.startswith("hydra.output_subdir=") for a in sys.argv[1:]):
         # a resume keeps the run's own .hydra/ (the configuration it was started with); a resume

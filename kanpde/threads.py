@@ -9,6 +9,8 @@ job the share of the machine its launcher leaves it:
   cores divided by the ``k`` jobs running at once (``n_jobs=-1``: one per core, so one thread each);
 - the submitit launchers (``submitit_local``, ``submitit_slurm``, ``slurm``): the job's
   ``cpus_per_task`` (under SLURM the ``SLURM_CPUS_PER_TASK`` the scheduler granted);
+- one process of a distributed run started by ``torchrun`` (``LOCAL_WORLD_SIZE`` processes on
+  the node): the usable cores divided among the node's processes;
 - any other launcher (the basic one runs jobs one after another): torch's own default, every core.
 
 An integer ``threads=N`` sets the count outright.  Nothing here imports Hydra: the ``kanpde``
@@ -65,6 +67,9 @@ def job_threads(setting: Any, launcher: Mapping | None = None, environ: Mapping[
         if isinstance(cpus, int) and cpus > 0:
             return cpus
         return None
+    local_procs = environ.get("LOCAL_WORLD_SIZE", "")
+    if local_procs.isdigit() and int(local_procs) > 1:  # torchrun's processes share the node's cores
+        return max(1, cores // int(local_procs))
     return None
 
 

@@ -20,6 +20,8 @@ BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
     ({"_target_": LOCAL, "cpus_per_task": None}, {}, 8, None),
     ({"_target_": BASIC}, {}, 8, None),                   # one job at a time: torch's default
     (None, {}, 8, None),
+    ({"_target_": BASIC}, {"LOCAL_WORLD_SIZE": "4"}, 16, 4),  # torchrun: the node's cores among its processes
+    ({"_target_": BASIC}, {"LOCAL_WORLD_SIZE": "1"}, 16, None),
 ])
 def test_auto_takes_the_launchers_share(launcher, environ, cores, expected):
     assert job_threads("auto", launcher, environ=environ, cores=cores) == expected

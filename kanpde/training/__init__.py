@@ -8,10 +8,12 @@ from .options import (SCHEDULERS, EvalOptions, OptimOptions, SamplerOptions, Sol
                       StopOptions)
 from .plugins import TrainerPlugin
 from .result import Result, TrainingDiverged
+from .distributed import DistributedContext, DistributedSetupError, init_distributed
 from .errors import ResumeMismatch, RunFolderInUse, SetupError
 from .solve import solve
 from .trainer import Trainer, resolve_device
 
 __all__ = ["solve", "Result", "TrainingDiverged", "resolve_device", "SolveOptions", "Stage", "OptimOptions",
            "SamplerOptions", "EvalOptions", "StopOptions", "OPTIMIZERS", "OptimizerEntry", "register_optimizer",
-           "SCHEDULERS", "TrainerPlugin", "Trainer", "RunFolderInUse", "SetupError", "ResumeMismatch"]
+           "SCHEDULERS", "TrainerPlugin", "Trainer", "RunFolderInUse", "SetupError", "ResumeMismatch",
+           "init_distributed", "DistributedContext", "DistributedSetupError"]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import __version__, io, metrics, operators, xdmf
+from .distributed import current as distributed_context
 from ..models import ConstrainedOutput, GridAdaptive, prefers_autograd_for_partial_hessians, prepare_kernels
 from .errors import ResumeMismatch
 from .optimizers import OPTIMIZERS, make_scheduler
@@ -77,9 +78,13 @@ class Trainer:
         # what a resume must match (before any training changes the model, e.g. its grid)
         self.signature = run_signature(problem, model, options)
         self.resume_changes: list[str] = []
-        self.device = resolve_device(options.device)
+        #: this process's place in a data-parallel run (:mod:`kanpde.training.distributed`)
+        self.distributed = distributed_context()
+        self.device = self.distributed.device(options.device)
         self.dtype = getattr(torch, options.dtype)
-        if self.run_dir is not None:
+        #: this process writes the run folder (in a distributed run only rank 0 does)
+        self.writes = self.run_dir is not None and self.distributed.is_main
+        if self.writes:
             io.check_writable(self.run_dir)
         self.transform = getattr(problem, "output_transform", None)
         o = options
@@ -144,6 +149,7 @@ class Trainer:
             n = getattr(cond, "n_points", None) or o.sampler.n_boundary
             batch = cond.sample(domain, n, method=o.sampler.method, seed=_derive_seed(o.seed, round_, i + 1))
             self.batches.append({k: self._batch_tensor(v) for k, v in batch.items()})
+        self._share_points()
 
     def set_collocation(self, x: torch.Tensor) -> None:
         """Replace the interior collocation points by ``x`` ``(N, d)`` (adaptive sampling) and
@@ -154,7 +160,32 @@ class Trainer:
                              f"got {tuple(x.shape)}")
         self.collocation = self._points(x.detach())
         self._own_collocation = True  # kept in checkpoints: a resumed run cannot redraw it
+        self._share_points()
         self.loss_changed()
+
+    def _share_points(self) -> None:
+        """This process's shard of the point sets (``local_collocation``, ``local_batches``);
+        in one process, the point sets themselves.  Every process holds the global sets (the
+        same on all), so that plugins (grid updates, adaptive sampling) see all the points."""
+        d = self.distributed
+        self._batch_rows = [_rows(batch) for batch in self.batches]
+        if not d.active:
+            self.local_collocation, self.local_batches = self.collocation, self.batches
+            return
+        d.check_shardable(self.collocation.shape[0], "the interior collocation set (sampler.n_interior)")
+        self.local_collocation = self._points(d.shard(self.collocation).contiguous())
+        self.local_batches = []
+        for cond, batch, n in zip(self.problem.conditions, self.batches, self._batch_rows):
+            if cond.name not in self.exact_conditions:
+                d.check_shardable(n, f"condition {cond.name!r}")
+            self.local_batches.append({k: self._batch_tensor(d.shard(v).contiguous())
+                                       if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == n else v
+                                       for k, v in batch.items()})
+
+    def shard(self, t: torch.Tensor) -> torch.Tensor:
+        """This process's rows of a per-point tensor ``t`` of the global collocation set (e.g.
+        point weights a plugin keeps for all points); ``t`` itself in one process."""
+        return self.distributed.shard(t)
 
     def _points(self, x: torch.Tensor) -> torch.Tensor:
         x = self._cast(torch.as_tensor(x))
@@ -182,19 +213,35 @@ class Trainer:
     def _condition_weights(self) -> dict[str, float]:
         return {cond.name: self._weight(cond.name, getattr(cond, "weight", 1.0)) for cond in self.problem.conditions}
 
-    def _mean_square(self, name: str, r: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
-        """``mean(r^2)`` of loss term ``name``, weighted per point where a plugin asks."""
+    def _mean_square(self, name: str, r: torch.Tensor, x: torch.Tensor | None, n_global: int) -> torch.Tensor:
+        """``mean(r^2)`` of loss term ``name``, weighted per point where a plugin asks; in a
+        distributed run this process's share of it (its shard's sum over the global count of
+        ``n_global`` points), so that the shares summed over the processes make the mean."""
         sq = r.pow(2)
         for plugin in self.plugins:
             w = plugin.point_weights(self, name, x, r.detach()) if x is not None else None
             if w is not None:
                 sq = sq * (w.reshape(-1, 1) if w.dim() == 1 else w)
-        return sq.mean()
+        d = self.distributed
+        if not d.active:
+            return sq.mean()
+        n_local = len(range(d.rank, n_global, d.world_size))
+        if sq.dim() == 0 or sq.shape[0] != n_local:
+            raise ValueError(f"loss term {name!r}: a distributed run needs one residual row per point ({n_local} "
+                             f"rows on process {d.rank}), got shape {tuple(sq.shape)}")
+        return sq.sum() / (n_global * (sq.numel() // n_local))
 
     def pointwise_residual(self, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
         """The PDE residual's size at points ``x`` ``(N, d)`` of the domain for the current model:
         ``(N,)``, the Euclidean norm over all residual terms and components; no graph (for
-        adaptive sampling and attention weights).  Evaluated in chunks of ``chunk`` points."""
+        adaptive sampling and attention weights).  Evaluated in chunks of ``chunk`` points; in a
+        distributed run each process evaluates its shard of ``x`` and all receive the whole."""
+        d = self.distributed
+        if d.active:
+            return d.gather_rows(self._pointwise_residual(d.shard(x), chunk), x.shape[0])
+        return self._pointwise_residual(x, chunk)
+
+    def _pointwise_residual(self, x: torch.Tensor, chunk: int) -> torch.Tensor:
         out = []
         for start in range(0, x.shape[0], chunk):
             xs = self._points(torch.as_tensor(x[start:start + chunk]).detach()).requires_grad_(self.x_needs_grad)
@@ -206,17 +253,19 @@ class Trainer:
 
     def loss_terms(self) -> dict[str, torch.Tensor]:
         """Every loss term ``mean(r^2)`` (unweighted), named ``residual`` (or by the problem)
-        and by the conditions; differentiable in the parameters."""
+        and by the conditions; differentiable in the parameters.  In a distributed run each
+        process computes its shard's share: the terms summed over the processes (and their
+        gradients, :meth:`reduce_gradients`) are the means."""
         # a fresh alias of the points each evaluation, so no gradient accumulates on them
-        x = self._points(self.collocation.detach().requires_grad_(self.x_needs_grad))
-        conds = self.problem.conditions
+        x = self._points(self.local_collocation.detach().requires_grad_(self.x_needs_grad))
+        conds, batches = self.problem.conditions, self.local_batches
         value_only = [not getattr(c, "needs_derivatives", True) for c in conds]
         # value-only conditions evaluated at batch["x"] share the collocation points' jet pass
         fused = [i for i, c in enumerate(conds) if value_only[i] and getattr(c, "values_at_x", False)
-                 and "x" in self.batches[i] and c.name not in self.exact_conditions]
+                 and "x" in batches[i] and c.name not in self.exact_conditions]
         known: dict[int, torch.Tensor] = {}
         if fused and operators.uses_forward_path(self.model, self.derivatives, 2, self.transform):
-            pts = [self.batches[i]["x"] for i in fused]
+            pts = [batches[i]["x"] for i in fused]
             u, values = operators.evaluate_with_values(self.model, x, pts, derivatives=self.derivatives,
                                                        transform=self.transform)
             known = {id(p): v for p, v in zip(pts, values)}
@@ -224,8 +273,9 @@ class Trainer:
             u = self._u_fn(self.problem.derivative_order)(x)
         residuals = self.problem.residual_terms(x, u)
         self.residual_names = set(residuals)  # the PDE's terms, for plugins that weight only those
-        terms = {name: self._mean_square(name, r, x) for name, r in residuals.items()}
-        for i, (cond, batch) in enumerate(zip(conds, self.batches)):
+        n = self.collocation.shape[0]
+        terms = {name: self._mean_square(name, r, x, n) for name, r in residuals.items()}
+        for i, (cond, batch) in enumerate(zip(conds, batches)):
             if cond.name in self.exact_conditions:
                 continue
             # value-only conditions (Dirichlet, data) need no derivative propagation; conditions
@@ -233,7 +283,8 @@ class Trainer:
             u_fn = self._u_fn(0 if value_only[i] else 2)
             if known:
                 u_fn = self._known_values(u_fn, batch.get("x"), known)
-            terms[cond.name] = self._mean_square(cond.name, cond.residual(batch, u_fn), batch.get("x"))
+            terms[cond.name] = self._mean_square(cond.name, cond.residual(batch, u_fn), batch.get("x"),
+                                                 self._batch_rows[i])
         return terms
 
     @staticmethod
@@ -257,7 +308,12 @@ class Trainer:
         return _derive_seed(self.options.seed, *keys)
 
     def loss(self) -> tuple[torch.Tensor, dict[str, float]]:
-        """The weighted loss and its terms (floats)."""
+        """The weighted loss and its terms (floats); in a distributed run, this process's share
+        of both (see :meth:`loss_terms`)."""
+        total, terms = self._loss_tensors()
+        return total, {k: float(v.detach()) for k, v in terms.items()}
+
+    def _loss_tensors(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = self.loss_terms()
         weights = self.term_weights(terms)
         for plugin in self.plugins:  # loss balancing: factors on the configured weights
@@ -272,8 +328,10 @@ class Trainer:
         if lamb > 0:  # a sparsity stage (the KAN paper's L1 + entropy penalty on the edges)
             terms["regularization"] = lamb * self._sparse_model().regularization_loss(
                 self.collocation.detach(), 1.0, entropy)
+            if self.distributed.active:  # every process computes it on all points: each adds its share
+                terms["regularization"] = terms["regularization"] / self.distributed.world_size
             total = total + terms["regularization"]
-        return total, {k: float(v.detach()) for k, v in terms.items()}
+        return total, terms
 
     def _sparse_model(self):
         """The KAN the sparsity penalty acts on: the model, or the KAN inside a wrapper that
@@ -388,8 +446,11 @@ class Trainer:
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            loss, terms = self.loss()
-            loss.backward()
+            if self.distributed.active:
+                loss, terms = self._global_loss_and_gradient()
+            else:
+                loss, terms = self.loss()
+                loss.backward()
             self.last_loss, self.last_terms = float(loss.detach()), terms
             if self.first_terms is None:
                 self.first_terms = terms  # with the initial parameters (names a problem's own NaN)
@@ -401,6 +462,43 @@ class Trainer:
                 self.scheduler.step()
         return done
 
+    def _global_loss_and_gradient(self) -> tuple[torch.Tensor, dict[str, float]]:
+        """A distributed run's closure: this process's share of the loss, back-propagated, then
+        one all-reduce (sum) of the gradients, the loss and its terms together, so that every
+        process holds the global loss and gradient."""
+        loss, terms = self._loss_tensors()
+        loss.backward()
+        params = [p for p in self.trained_parameters() if p.grad is not None]
+        values = torch.stack([loss.detach(), *(t.detach() for t in terms.values())]).to(self.device)
+        flat = torch.cat([*(p.grad.reshape(-1) for p in params), values])
+        self.distributed.all_reduce_sum(flat)
+        offset = 0
+        for p in params:
+            p.grad.copy_(flat[offset:offset + p.numel()].view_as(p.grad))
+            offset += p.numel()
+        reduced = flat[offset:].tolist()
+        return flat[offset].clone(), dict(zip(terms, reduced[1:]))
+
+    def reduce_gradients(self, grads: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        """Gradients of loss shares (:meth:`loss_terms` in a distributed run) summed over the
+        processes: the gradients of the global terms (one all-reduce); ``grads`` unchanged in one
+        process.  ``None`` entries stay ``None``."""
+        grads = list(grads)
+        if not self.distributed.active:
+            return grads
+        present = [g for g in grads if g is not None]
+        if not present:
+            return grads
+        flat = self.distributed.all_reduce_sum(torch.cat([g.reshape(-1) for g in present]))
+        out, offset = [], 0
+        for g in grads:
+            if g is None:
+                out.append(None)
+            else:
+                out.append(flat[offset:offset + g.numel()].view_as(g))
+                offset += g.numel()
+        return out
+
     def request_stop(self, status: str) -> None:
         """End the run after this step's plugins (its status in the results: ``status``)."""
         self.stop_status = status
@@ -408,11 +506,15 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> tuple[dict, dict]:
         """Errors of the current model on the evaluation grid and the field (points,
-        prediction, exact solution)."""
+        prediction, exact solution).  In a distributed run rank 0 evaluates and every process
+        receives its errors (the other processes' field is empty)."""
         self.model.eval()
-        self._evaluation_set()
-        return metrics.evaluate_errors(self.problem, self._u_fn(order=1), self._x_eval, self._w_eval,
-                                       exact=self._exact_eval)
+        errors, field = {}, {}
+        if self.distributed.is_main:
+            self._evaluation_set()
+            errors, field = metrics.evaluate_errors(self.problem, self._u_fn(order=1), self._x_eval, self._w_eval,
+                                                    exact=self._exact_eval)
+        return self.distributed.broadcast(errors), field
 
     def _evaluation_set(self) -> None:
         """The evaluation points, weights and exact solution, computed once (references may be
@@ -531,19 +633,31 @@ class Trainer:
         self._unverified = state
 
     def save_checkpoint(self, state: dict | None = None) -> None:
-        """Write ``state`` (default: the current one) to the run folder's checkpoint, if any."""
-        if self.run_dir is not None:
+        """Write ``state`` (default: the current one) to the run folder's checkpoint, if any
+        (rank 0 of a distributed run)."""
+        if self.writes:
             io.save_checkpoint(self.run_dir / CHECKPOINT, state or self.state())
 
     def _resume(self, force: bool = False) -> None:
         if self.run_dir is None:
             raise ValueError("resume=True needs output_dir, the folder of the interrupted run")
+        d = self.distributed
         path = self.run_dir / CHECKPOINT
-        if not path.exists():
-            raise FileNotFoundError(
+        state = None
+        if d.is_main:  # rank 0 reads the checkpoint and hands it on (no shared file system needed)
+            failure = None if path.exists() else FileNotFoundError(
                 f"cannot resume: no {CHECKPOINT} in {self.run_dir}; point the run at the folder of "
                 f"the interrupted run (CLI: hydra.run.dir=<that folder> resume=true)")
-        state = io.load_checkpoint(path, map_location=self.device)
+            if failure is None:
+                state = io.load_checkpoint(path, map_location="cpu" if d.active else self.device)
+            if d.active:
+                state = (state, None if failure is None else str(failure))
+            elif failure is not None:
+                raise failure
+        if d.active:
+            state, failure = d.broadcast(state)
+            if failure is not None:
+                raise FileNotFoundError(failure)
         changes = signature_changes(state.get("signature"), self.signature)
         refused = [c for c in changes if not c.allowed]
         if refused and not force:
@@ -561,25 +675,34 @@ class Trainer:
         return the :class:`Result`; raises :class:`TrainingDiverged` if the loss stops being
         finite (after restoring and saving the last good state)."""
         o = self.options
+        d = self.distributed
         # load (on a machine's first use: build and announce) compiled kernels here, so a one-off
         # build is not counted as training time
         prepare_kernels(self.model, self.device)
         start = time.perf_counter()
         self._to_device()
-        if resume:
-            self._resume(force=resume == "force")
-        else:
-            _seed_everything(o.seed)
-            self._draw(0)
-            self._check_condition_data()
-            self._evaluation_set()
-            self._start_stage()
-            self._probe_derivative_path()
+        failure = None
+        try:
+            if resume:
+                self._resume(force=resume == "force")
+            else:
+                # every process starts from rank 0's parameters (as DistributedDataParallel does)
+                d.broadcast_tensors([*self.model.state_dict().values(), *self._unknown_tensors()])
+                _seed_everything(o.seed)
+                self._draw(0)
+                self._check_condition_data()
+                self._start_stage()
+                self._probe_derivative_path()
+                if d.is_main:  # last: the only step here that runs on one process only
+                    self._evaluation_set()
+        except Exception as exc:  # noqa: BLE001 - every process must learn of any process's failure
+            failure = exc
+        d.agree(failure)  # no process waits forever in a collective for one that failed
         for plugin in self.plugins:
             plugin.on_train_start(self)
         self._unverified = self.state()
         stages = o.optim.stages
-        self._bar = _progress(o.total_steps, self.step, o.progress, problem_name(self.problem))
+        self._bar = _progress(o.total_steps, self.step, o.progress and d.is_main, problem_name(self.problem))
         try:
             while self.stage_index < len(stages):
                 if self.stage_step >= self.stage.steps:
@@ -591,6 +714,9 @@ class Trainer:
                 t0 = time.perf_counter()
                 n = self._train_chunk()
                 self.train_time += time.perf_counter() - t0
+                if d.active:  # one clock for all (the time limit, the history): the slowest process's
+                    self.train_time = float(d.all_reduce_max(torch.tensor([self.train_time], dtype=torch.float64,
+                                                                          device=d.comm_device))[0])
                 self.step += n
                 self.stage_step += n
                 self._bar.update(n)
@@ -607,6 +733,8 @@ class Trainer:
                 self.evaluated_this_step = False
                 for plugin in self.plugins:
                     plugin.on_step_end(self)
+                if d.active:
+                    self._agree_on_stop()
                 if self._bad_metric:
                     raise _Diverged(self.last_loss, self._bad_metric)
                 if self.stop_status != "completed":
@@ -631,6 +759,20 @@ class Trainer:
         self.save_checkpoint()
         self._write(result)
         return result
+
+    def _agree_on_stop(self) -> None:
+        """A stop requested by a plugin on any process ends the run on every process."""
+        d = self.distributed
+        flag = torch.tensor([float(self.stop_status != "completed")], device=d.comm_device)
+        if float(d.all_reduce_max(flag)[0]):
+            import torch.distributed as dist
+
+            statuses: list = [None] * d.world_size
+            dist.all_gather_object(statuses, self.stop_status)
+            self.stop_status = next(s for s in statuses if s != "completed")
+
+    def _unknown_tensors(self) -> list[torch.Tensor]:
+        return [] if self.unknowns is None else list(self.unknowns.state_dict().values())
 
     def _diverged(self, loss: float, start: float, why: str = "") -> Result:
         where = f"at step {self.step} (loss = {loss}{': ' + why if why else ''})"
@@ -672,6 +814,8 @@ class Trainer:
             if name in truth:
                 true = float(truth[name])
                 result.metrics[f"rel_err_unknown_{name}"] = abs(value - true) / max(abs(true), 1e-300)
+        if not self.distributed.is_main:  # the fields' values go to rank 0's results only
+            return
         x, w = self._x_eval, self._w_eval
         for name, net in self.unknowns.fields.items():
             with torch.no_grad():
@@ -684,7 +828,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ output
     def _write(self, result: Result) -> None:
-        if self.run_dir is None:
+        if not self.writes:
             return
         o = self.options
         attrs = {
@@ -695,6 +839,7 @@ class Trainer:
             "derivative_path": self._derivative_path(),
             "resume_changes": "; ".join(self.resume_changes),
             "train_time_s": self.train_time, "steps": self.step, "threads": torch.get_num_threads(),
+            "world_size": self.distributed.world_size,
             **{f"unknown_{k}": v for k, v in result.unknowns.items()},
         }
         # the XDMF files (ParaView) read their arrays from results.h5's /field group
@@ -726,6 +871,14 @@ def _exact_conditions(problem, model) -> set[str]:
     lo, hi = problem.domain.bbox
     return hard | {c.name for c in problem.conditions if isinstance(c, Periodic) and c.axis in periods
                    and abs(periods[c.axis] - float(hi[c.axis] - lo[c.axis])) <= 1e-12 * max(1.0, periods[c.axis])}
+
+
+def _rows(batch: dict) -> int:
+    """The number of points of a condition's batch (its ``x``, else its first tensor)."""
+    x = batch.get("x")
+    if isinstance(x, torch.Tensor):
+        return int(x.shape[0])
+    return next((int(v.shape[0]) for v in batch.values() if isinstance(v, torch.Tensor) and v.dim()), 0)
 
 
 def _arrays(history: dict) -> dict:

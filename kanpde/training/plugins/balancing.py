@@ -60,6 +60,7 @@ class GradNormBalancing(TrainerPlugin):
         for i, (name, term) in enumerate(terms.items()):
             grads = torch.autograd.grad(term * weights[name], params, retain_graph=i < len(terms) - 1,
                                         allow_unused=True)
+            grads = trainer.reduce_gradients(grads)  # a distributed run: the global term's gradient
             norms[name] = math.sqrt(sum(float(g.detach().pow(2).sum()) for g in grads if g is not None))
         target = grad_norm_factors(norms)
         a = self.alpha if self.factors else 0.0  # the first update takes the measured factors
@@ -116,10 +117,11 @@ class ResidualAttention(TrainerPlugin):
         trainer.loss_changed()
 
     def point_weights(self, trainer, term, x, residual):
+        # the weights belong to the global collocation set; the loss sees this process's shard
         if (self.weights is None or term not in trainer.residual_names or self._points_key != self._key(trainer)
-                or self.weights.shape[0] != x.shape[0]):
+                or self.weights.shape[0] != trainer.collocation.shape[0]):
             return None
-        return self.weights.square()
+        return trainer.shard(self.weights).square()
 
     def log_values(self, trainer):
         if self.weights is None:

@@ -38,6 +38,13 @@ class TrainerPlugin:
     ``collocation`` (the interior points, ``(N, d)``), ``batches`` (the conditions' point sets),
     and the methods ``loss_terms()``, ``pointwise_residual(x)``, ``evaluate()``, ``resample()``,
     ``set_collocation(x)``, ``loss_changed()``, ``parameters_changed()``, ``request_stop(status)``.
+
+    In a data-parallel run (:mod:`kanpde.training.distributed`) every process runs every hook.
+    ``collocation`` and ``batches`` are the global point sets (the same on every process), the
+    loss sees this process's shard (``trainer.shard(t)`` takes its rows of a per-point tensor),
+    ``loss_terms()`` are this process's shares (their gradients summed over the processes with
+    ``trainer.reduce_gradients(grads)``), ``pointwise_residual(x)`` gives the whole ``x`` on
+    every process, and ``trainer.distributed`` offers ``all_reduce_sum`` for a plugin's own sums.
     """
 
     #: key of the plugin's state in checkpoints (default: the class name)

@@ -58,16 +58,19 @@ class CausalWeights(TrainerPlugin):
         if not hasattr(self, "_axis"):  # the loss may be evaluated before training starts
             self._setup(trainer)
         idx = self._slices(x)
-        counts = torch.bincount(idx, minlength=self.chunks).to(residual.dtype)
+        # a distributed run: the slices' counts and losses over every process's points
+        reduce = trainer.distributed.all_reduce_sum
+        counts = reduce(torch.bincount(idx, minlength=self.chunks).to(residual.dtype))
         losses = torch.zeros(self.chunks, dtype=residual.dtype, device=residual.device)
-        losses = losses.index_add_(0, idx, residual.pow(2).sum(1)) / counts.clamp_min(1)
+        losses = reduce(losses.index_add_(0, idx, residual.pow(2).sum(1))) / counts.clamp_min(1)
+        n_points = trainer.collocation.shape[0] if trainer.distributed.active else x.shape[0]
         # the weights stay fixed between updates (a step's end), so that every evaluation of the
         # loss within a step, an L-BFGS line search's included, sees the same function
         self._pending = losses
         if self.weights is None:
             self.weights = causal_weights(losses, self.eps)
         # per point w_i * N / (M n_i): the mean over the points is (1 / M) sum_i w_i L_i
-        return (self.weights * x.shape[0] / (self.chunks * counts.clamp_min(1)))[idx]
+        return (self.weights * n_points / (self.chunks * counts.clamp_min(1)))[idx]
 
     def steps_to_next_event(self, trainer) -> int | None:
         return self.every - trainer.step % self.every if self.every > 1 else None
