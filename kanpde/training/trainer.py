@@ -618,6 +618,7 @@ class Trainer:
         if state.get("collocation") is not None:
             self.collocation = self._points(state["collocation"])
             self._own_collocation = True
+            self._share_points()
         for plugin in self.plugins:
             plugin.load_state_dict(copy.deepcopy(state.get("plugins", {}).get(plugin.key, {})))
         if self.stage_index < len(self.options.optim.stages):
