@@ -214,25 +214,37 @@ def _job_failed(run_dir: Path, in_sweep: bool, status: str, message: str, exit_c
     write_job_status(run_dir, status, message, exit_code)
 
 
-def _check_output_folders(argv: list[str]) -> None:
+def _command_line_overrides(argv: list[str]) -> dict[str, str]:
+    """The ``key=value`` overrides of a command line as Hydra will read them (``+``/``++``
+    prefixes dropped, the last value of a key wins), for the few settings that must act before
+    Hydra composes the configuration: the run folders, ``resume``, a distributed launch."""
+    out = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and not key.startswith("-"):
+            out[key.lstrip("+")] = value
+    return out
+
+
+def _check_output_folders(overrides: dict[str, str]) -> None:
     """Refuse a run or sweep folder that lies under a file, before Hydra tries to create it."""
     from .cli_errors import EXIT_CONFIG
 
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and key.lstrip("+") in ("hydra.run.dir", "hydra.sweep.dir") and value:
-            path = Path(value).expanduser()
-            for p in (path, *path.parents):
-                if p.exists() and not p.is_dir():
-                    print(f"kanpde: error: {key}={value!r} cannot be a folder: {str(p)!r} is a file",
-                          file=sys.stderr)
-                    raise SystemExit(EXIT_CONFIG)
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        value = overrides.get(key)
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        for p in (path, *path.parents):
+            if p.exists() and not p.is_dir():
+                print(f"kanpde: error: {key}={value!r} cannot be a folder: {str(p)!r} is a file", file=sys.stderr)
+                raise SystemExit(EXIT_CONFIG)
 
 
-def _quiet_helper_process() -> None:
-    """Processes other than rank 0 of a distributed launch (torchrun, srun) leave Hydra's run
-    folder, logs and saved config to rank 0: they learn its folder from it once they have
-    joined, so that one run leaves one folder."""
+def _quiet_helper_process(argv: list[str]) -> list[str]:
+    """``argv`` for this process: processes other than rank 0 of a distributed launch (torchrun,
+    srun) leave Hydra's run folder, logs and saved config to rank 0 (they learn its folder from
+    it once they have joined, so that one run leaves one folder)."""
     from .cli_errors import EXIT_CONFIG
     from .training.distributed import DistributedSetupError, launch_environment
 
@@ -241,11 +253,11 @@ def _quiet_helper_process() -> None:
     except DistributedSetupError as exc:
         print(f"kanpde: error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
-    if launch is not None and launch.rank != 0:
-        quiet = {"hydra.output_subdir": "null", "hydra/job_logging": "disabled", "hydra/hydra_logging": "disabled",
-                 "hydra.run.dir": "."}
-        sys.argv[1:] = [a for a in sys.argv[1:] if a.partition("=")[0].lstrip("+") not in quiet]
-        sys.argv += [f"{k}={v}" for k, v in quiet.items()]
+    if launch is None or launch.rank == 0:
+        return argv
+    quiet = {"hydra.output_subdir": "null", "hydra/job_logging": "disabled", "hydra/hydra_logging": "disabled",
+             "hydra.run.dir": "."}
+    return [a for a in argv if a.partition("=")[0].lstrip("+") not in quiet] + [f"{k}={v}" for k, v in quiet.items()]
 
 
 def _register() -> None:
@@ -270,10 +282,10 @@ def main() -> None:
     from .sweep_status import SWEEP_FAILED_EXIT, last_sweep
 
     _register()
-    _check_output_folders(sys.argv[1:])
-    _quiet_helper_process()
-    if any(a.partition("=")[0] == "resume" and a.partition("=")[2].lower() in ("true", "force") for a in sys.argv[1:]) \
-            and not any(a.startswith("hydra.output_subdir=") for a in sys.argv[1:]):
+    _check_output_folders(_command_line_overrides(sys.argv[1:]))
+    sys.argv[1:] = _quiet_helper_process(sys.argv[1:])
+    overrides = _command_line_overrides(sys.argv[1:])
+    if overrides.get("resume", "").lower() in ("true", "force") and "hydra.output_subdir" not in overrides:
         # a resume keeps the run's own .hydra/ (the configuration it was started with); a resume
         # that is refused must leave the folder as it was
         sys.argv.append("hydra.output_subdir=null")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 from .base import (GridAdaptive, Jet, Model, UsesCompiledKernels, check_widths, prefers_autograd_for_partial_hessians,
-                   prepare_kernels)
+                   prepare_kernels, wrapped_models)
 
 _LAZY = {
     "KAN": "kan", "KANLayer": "kan",
@@ -22,7 +22,7 @@ _LAZY = {
 }
 
 __all__ = ["Jet", "Model", "GridAdaptive", "UsesCompiledKernels", "check_widths", "prefers_autograd_for_partial_hessians",
-           "prepare_kernels", *_LAZY]
+           "prepare_kernels", "wrapped_models", *_LAZY]
 
 
 def __getattr__(name: str):

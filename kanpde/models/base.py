@@ -280,12 +280,19 @@ def prefers_autograd_for_partial_hessians(model) -> bool:
     slower (their many feature channels make autograd costly too), and a KAN's compiled jets
     are faster than autograd either way.
     """
+    for m in wrapped_models(model):
+        if getattr(type(m), "autograd_for_partial_hessians", False):
+            return True
+        if not getattr(type(m), "jet_cost_is_inner", False):
+            return False
+    return False
+
+
+def wrapped_models(model):
+    """``model``, then the network it wraps (its ``inner`` module: hard-constraint and input
+    feature wrappers), and so on down the stack; each model once."""
     seen = set()
     while model is not None and id(model) not in seen:
         seen.add(id(model))
-        if getattr(type(model), "autograd_for_partial_hessians", False):
-            return True
-        if not getattr(type(model), "jet_cost_is_inner", False):
-            return False
+        yield model
         model = model.__dict__.get("_modules", {}).get("inner")
-    return False

@@ -21,7 +21,8 @@ import torch
 
 from .. import __version__, io, metrics, operators, xdmf
 from .distributed import current as distributed_context
-from ..models import ConstrainedOutput, GridAdaptive, prefers_autograd_for_partial_hessians, prepare_kernels
+from ..models import (ConstrainedOutput, GridAdaptive, prefers_autograd_for_partial_hessians, prepare_kernels,
+                      wrapped_models)
 from .errors import ResumeMismatch
 from .optimizers import OPTIMIZERS, make_scheduler
 from .options import SolveOptions, Stage
@@ -336,11 +337,9 @@ class Trainer:
     def _sparse_model(self):
         """The KAN the sparsity penalty acts on: the model, or the KAN inside a wrapper that
         passes the inputs through (a hard-constraint wrapper)."""
-        model = self.model
-        while model is not None:
+        for model in wrapped_models(self.model):
             if hasattr(model, "regularization_loss") and getattr(model, "in_features", None) == self.problem.input_dim:
                 return model
-            model = getattr(model, "inner", None)
         raise ValueError(f"optim.stages.{self.stage_index}.regularization applies to B-spline KANs taking the "
                          f"problem's inputs; the model is {model_name(self.model)}")
 
@@ -866,9 +865,8 @@ def _exact_conditions(problem, model) -> set[str]:
                          f"wrapped for them; train with kanpde.solve, or wrap it with "
                          f"kanpde.constraints.constrain(model, problem)")
     periods = {}
-    while model is not None:  # an embedding anywhere in a stack of wrappers
-        periods.update(getattr(model, "periods", None) or {})
-        model = getattr(model, "inner", None)
+    for m in wrapped_models(model):  # an embedding anywhere in a stack of wrappers
+        periods.update(getattr(m, "periods", None) or {})
     lo, hi = problem.domain.bbox
     return hard | {c.name for c in problem.conditions if isinstance(c, Periodic) and c.axis in periods
                    and abs(periods[c.axis] - float(hi[c.axis] - lo[c.axis])) <= 1e-12 * max(1.0, periods[c.axis])}
