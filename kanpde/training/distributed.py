@@ -203,6 +203,14 @@ class DistributedContext:
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return t
 
+    def all_reduce_sum_many(self, tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Each of ``tensors`` (one dtype and device) summed over the processes, in one
+        all-reduce of their flattened concatenation; ``tensors`` themselves in one process."""
+        if not self.active or not tensors:
+            return list(tensors)
+        flat = self.all_reduce_sum(torch.cat([t.reshape(-1) for t in tensors]))
+        return list(_split_like(flat, tensors))
+
     def broadcast_tensors(self, tensors: Sequence[torch.Tensor]) -> None:
         """Overwrite ``tensors`` with rank 0's values (one flattened broadcast per dtype)."""
         if not self.active:
@@ -215,11 +223,9 @@ class DistributedContext:
         for group in by_dtype.values():
             flat = torch.cat([t.detach().reshape(-1).to(self.comm_device) for t in group])
             dist.broadcast(flat, src=0)
-            offset = 0
             with torch.no_grad():
-                for t in group:
-                    t.copy_(flat[offset:offset + t.numel()].view_as(t))
-                    offset += t.numel()
+                for t, value in zip(group, _split_like(flat, group)):
+                    t.copy_(value)
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` (any picklable object) on every process."""
@@ -249,6 +255,16 @@ class DistributedContext:
             out[r::self.world_size] = part[:rows]
         return out
 
+    def gather_objects(self, obj: Any) -> list:
+        """Every process's ``obj`` (picklable), in rank order, on every process."""
+        if not self.active:
+            return [obj]
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
     def agree(self, error: BaseException | None) -> None:
         """Every process learns whether any failed: re-raise ``error`` here, or raise a
         :class:`DistributedSetupError` citing the first process that failed, so that no
@@ -257,16 +273,22 @@ class DistributedContext:
             if error is not None:
                 raise error
             return
-        import torch.distributed as dist
-
-        messages: list[Any] = [None] * self.world_size
-        dist.all_gather_object(messages, None if error is None else f"{type(error).__name__}: {error}")
+        messages = self.gather_objects(None if error is None else f"{type(error).__name__}: {error}")
         if error is not None:
             raise error
         failed = [(r, m) for r, m in enumerate(messages) if m is not None]
         if failed:
             rank, message = failed[0]
             raise DistributedSetupError(f"process {rank} of {self.world_size} failed: {message}")
+
+
+def _split_like(flat: torch.Tensor, tensors: Sequence[torch.Tensor]):
+    """Views of ``flat`` shaped like each of ``tensors``, in order (the inverse of flattening
+    and concatenating them)."""
+    offset = 0
+    for t in tensors:
+        yield flat[offset:offset + t.numel()].view_as(t)
+        offset += t.numel()
 
 
 #: the context of a run in one process

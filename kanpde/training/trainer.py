@@ -469,34 +469,18 @@ class Trainer:
         loss.backward()
         params = [p for p in self.trained_parameters() if p.grad is not None]
         values = torch.stack([loss.detach(), *(t.detach() for t in terms.values())]).to(self.device)
-        flat = torch.cat([*(p.grad.reshape(-1) for p in params), values])
-        self.distributed.all_reduce_sum(flat)
-        offset = 0
-        for p in params:
-            p.grad.copy_(flat[offset:offset + p.numel()].view_as(p.grad))
-            offset += p.numel()
-        reduced = flat[offset:].tolist()
-        return flat[offset].clone(), dict(zip(terms, reduced[1:]))
+        *grads, values = self.distributed.all_reduce_sum_many([*(p.grad for p in params), values])
+        for p, g in zip(params, grads):
+            p.grad.copy_(g)
+        return values[0].clone(), dict(zip(terms, values[1:].tolist()))
 
     def reduce_gradients(self, grads: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
         """Gradients of loss shares (:meth:`loss_terms` in a distributed run) summed over the
         processes: the gradients of the global terms (one all-reduce); ``grads`` unchanged in one
         process.  ``None`` entries stay ``None``."""
         grads = list(grads)
-        if not self.distributed.active:
-            return grads
-        present = [g for g in grads if g is not None]
-        if not present:
-            return grads
-        flat = self.distributed.all_reduce_sum(torch.cat([g.reshape(-1) for g in present]))
-        out, offset = [], 0
-        for g in grads:
-            if g is None:
-                out.append(None)
-            else:
-                out.append(flat[offset:offset + g.numel()].view_as(g))
-                offset += g.numel()
-        return out
+        summed = iter(self.distributed.all_reduce_sum_many([g for g in grads if g is not None]))
+        return [None if g is None else next(summed) for g in grads]
 
     def request_stop(self, status: str) -> None:
         """End the run after this step's plugins (its status in the results: ``status``)."""
@@ -643,21 +627,16 @@ class Trainer:
             raise ValueError("resume=True needs output_dir, the folder of the interrupted run")
         d = self.distributed
         path = self.run_dir / CHECKPOINT
-        state = None
+        state = missing = None
         if d.is_main:  # rank 0 reads the checkpoint and hands it on (no shared file system needed)
-            failure = None if path.exists() else FileNotFoundError(
-                f"cannot resume: no {CHECKPOINT} in {self.run_dir}; point the run at the folder of "
-                f"the interrupted run (CLI: hydra.run.dir=<that folder> resume=true)")
-            if failure is None:
+            if path.exists():
                 state = io.load_checkpoint(path, map_location="cpu" if d.active else self.device)
-            if d.active:
-                state = (state, None if failure is None else str(failure))
-            elif failure is not None:
-                raise failure
-        if d.active:
-            state, failure = d.broadcast(state)
-            if failure is not None:
-                raise FileNotFoundError(failure)
+            else:
+                missing = (f"cannot resume: no {CHECKPOINT} in {self.run_dir}; point the run at the folder of "
+                           f"the interrupted run (CLI: hydra.run.dir=<that folder> resume=true)")
+        state, missing = d.broadcast((state, missing))
+        if missing is not None:
+            raise FileNotFoundError(missing)
         changes = signature_changes(state.get("signature"), self.signature)
         refused = [c for c in changes if not c.allowed]
         if refused and not force:
@@ -765,11 +744,7 @@ class Trainer:
         d = self.distributed
         flag = torch.tensor([float(self.stop_status != "completed")], device=d.comm_device)
         if float(d.all_reduce_max(flag)[0]):
-            import torch.distributed as dist
-
-            statuses: list = [None] * d.world_size
-            dist.all_gather_object(statuses, self.stop_status)
-            self.stop_status = next(s for s in statuses if s != "completed")
+            self.stop_status = next(s for s in d.gather_objects(self.stop_status) if s != "completed")
 
     def _unknown_tensors(self) -> list[torch.Tensor]:
         return [] if self.unknowns is None else list(self.unknowns.state_dict().values())
